@@ -7,3 +7,4 @@
 //! * [`storage`]: the object storage server logic (sans-IO), embedded in the same loop by default.
 pub mod schema;
 pub mod storage;
+pub mod wire;

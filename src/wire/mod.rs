@@ -1,0 +1,12 @@
+//! Pure codecs between bytes and messages: YMQ framing ([`frame`]) and the Cap'n Proto `Message` union
+//! ([`decode`], [`encode`], owned views in [`types`]). Nothing here touches a socket or a clock.
+pub mod decode;
+pub mod encode;
+pub mod frame;
+pub mod types;
+
+pub use decode::{decode, DecodeError};
+pub use types::*;
+
+#[cfg(test)]
+mod tests;
