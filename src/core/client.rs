@@ -1,0 +1,126 @@
+//! Clients: registration by heartbeat, the task -> client mapping, disconnect, shutdown and timeout
+//! (SCHEDULER_SPEC.md §3.1, §3.2).
+use super::scheduler::{lossy, Ctx, Scheduler};
+use super::task::Event;
+use super::Output;
+use crate::wire::{encode as enc, ClientHeartbeat, Kind};
+use bytes::Bytes;
+use log::{info, warn};
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+#[derive(Debug)]
+pub struct ClientInfo {
+    pub connected_at: Instant,
+    pub last_seen: Instant,
+    pub heartbeat: ClientHeartbeat,
+}
+
+#[derive(Debug, Default)]
+pub struct Clients {
+    pub registered: HashMap<Bytes, ClientInfo>,
+    /// Live task ids (graph umbrellas included) per client id, registered or not: results and
+    /// confirms are routed to `Task.source` while this mapping exists.
+    pub tasks: HashMap<Bytes, HashSet<Bytes>>,
+}
+
+impl Clients {
+    pub fn is_registered(&self, id: &[u8]) -> bool {
+        self.registered.contains_key(id)
+    }
+
+    pub fn touch(&mut self, id: &[u8], now: Instant) {
+        if let Some(c) = self.registered.get_mut(id) {
+            c.last_seen = now;
+        }
+    }
+
+    pub fn add_task(&mut self, client: &Bytes, task: &Bytes) {
+        self.tasks.entry(client.clone()).or_default().insert(task.clone());
+    }
+
+    pub fn remove_task(&mut self, client: &Bytes, task: &Bytes) {
+        if let Some(set) = self.tasks.get_mut(client) {
+            set.remove(task);
+            if set.is_empty() {
+                self.tasks.remove(client);
+            }
+        }
+    }
+
+    pub fn has_task(&self, client: &Bytes, task: &Bytes) -> bool {
+        self.tasks.get(client).is_some_and(|s| s.contains(task))
+    }
+
+    pub fn num_tasks(&self, client: &[u8]) -> usize {
+        self.tasks.get(client).map_or(0, |s| s.len())
+    }
+}
+
+impl Scheduler {
+    pub(crate) fn on_client_heartbeat(&mut self, now: Instant, from: &Bytes, h: ClientHeartbeat, out: &mut Vec<Output>) {
+        let echo = enc::client_heartbeat_echo(&self.config.storage_address);
+        self.send(out, from, Kind::ClientHeartbeatEcho, echo);
+        match self.clients.registered.get_mut(from) {
+            Some(c) => {
+                c.last_seen = now;
+                c.heartbeat = h;
+            }
+            None => {
+                info!("client {} connected", lossy(from));
+                self.clients.registered.insert(from.clone(), ClientInfo { connected_at: now, last_seen: now, heartbeat: h });
+            }
+        }
+    }
+
+    pub(crate) fn on_client_disconnect(&mut self, from: &Bytes, shutdown: bool, out: &mut Vec<Output>) {
+        if !shutdown {
+            info!("client {} disconnected", lossy(from));
+            self.remove_client(from, out);
+            return;
+        }
+        if self.config.protected {
+            warn!("client {} asked for shutdown, refused: scheduler is protected", lossy(from));
+            self.send(out, from, Kind::ClientShutdownResponse, enc::client_shutdown_response(false));
+            return;
+        }
+        info!("client {} requested shutdown: shutting down workers and scheduler", lossy(from));
+        self.send(out, from, Kind::ClientShutdownResponse, enc::client_shutdown_response(true));
+        let keys: Vec<_> = self.workers.slab.iter().map(|(k, w)| (k, w.id.clone())).collect();
+        let frame = enc::client_disconnect(true);
+        for (k, id) in keys {
+            self.send(out, &id, Kind::ClientDisconnect, frame.clone());
+            self.remove_worker(k, "scheduler shutdown", out);
+        }
+        out.push(Output::Shutdown);
+    }
+
+    /// Forgets a client: force-cancels its tasks and releases its objects.
+    pub fn remove_client(&mut self, client: &Bytes, out: &mut Vec<Output>) {
+        self.clients.registered.remove(client);
+        let ids: Vec<Bytes> = self.clients.tasks.remove(client).map(|s| s.into_iter().collect()).unwrap_or_default();
+        for id in ids {
+            if let Some(umbrella) = self.graphs.graph_of(&id) {
+                self.cancel_graph(&umbrella, out);
+            } else if self.tasks.contains_key(&id) {
+                self.apply(&id, Event::TaskCancelRequested, Ctx::Cancel(enc::task_cancel(&id, true)), out);
+            }
+        }
+        self.objects.release_client(client);
+    }
+
+    pub(crate) fn client_timeouts(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let limit = self.config.client_timeout;
+        let dead: Vec<Bytes> = self
+            .clients
+            .registered
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.last_seen) > limit)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dead {
+            warn!("client {} timed out after {:?} without a heartbeat", lossy(&id), limit);
+            self.remove_client(&id, out);
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! The scheduler state and its message handlers. Every handler applies one event atomically.
+use super::client::Clients;
+use super::graph::Graphs;
+use super::object::Objects;
+use super::scaling::Managers;
+use super::task::{transition, Action, Event, Target, TaskState};
+use super::worker::{WorkerKey, Workers};
+use super::{Allocate, Config, Output, StorageOp};
+use crate::wire::{encode as enc, CancelConfirmType, InstructionType, Kind, Message, ResultType, Task, TaskResult};
+use bytes::Bytes;
+use log::{debug, error, info, warn};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Instant;
+
+/// One live task (its machine is deleted on reaching a terminal state).
+#[derive(Debug)]
+pub struct TaskEntry {
+    pub state: TaskState,
+    pub task: Task,
+    /// The Task payload sent to workers: the client's own frame, or a re-encoded graph node.
+    pub frame: Bytes,
+    /// (worker, assignment sequence) while a worker's slot is taken.
+    pub holder: Option<(WorkerKey, u64)>,
+    /// Identifies the entry's current place in the unassigned FIFO (stale FIFO slots are skipped).
+    pub queue_seq: u64,
+    pub required: BTreeSet<String>,
+    /// Cancels sent to the holder and not yet answered.
+    pub cancels_outstanding: u8,
+}
+
+/// Counters that only grow (published as the terminal-state totals and binder counters).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub terminal: [u64; 9],
+    pub received: [u64; Kind::COUNT],
+    pub sent: [u64; Kind::COUNT],
+}
+
+pub struct Scheduler {
+    pub config: Config,
+    pub tasks: HashMap<Bytes, TaskEntry>,
+    /// (task id, queue_seq) in arrival order; entries whose seq no longer matches are skipped.
+    pub unassigned: VecDeque<(Bytes, u64)>,
+    pub queued: usize,
+    pub workers: Workers,
+    pub clients: Clients,
+    pub objects: Objects,
+    pub graphs: Graphs,
+    pub managers: Managers,
+    pub counters: Counters,
+    /// Number of monitor subscribers; per-task monitor messages are only built when someone listens.
+    pub monitors: usize,
+    pub(crate) seq: u64,
+    pub(crate) balance: super::status::BalanceState,
+    pub(crate) timers: super::status::Timers,
+    pub(crate) stats: super::status::ProcessStats,
+}
+
+impl Scheduler {
+    pub fn new(config: Config, now: Instant) -> Self {
+        Scheduler {
+            config,
+            tasks: HashMap::new(),
+            unassigned: VecDeque::new(),
+            queued: 0,
+            workers: Workers::default(),
+            clients: Clients::default(),
+            objects: Objects::default(),
+            graphs: Graphs::default(),
+            managers: Managers::default(),
+            counters: Counters::default(),
+            monitors: 0,
+            seq: 0,
+            balance: Default::default(),
+            timers: super::status::Timers::new(now),
+            stats: Default::default(),
+        }
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Queues a payload for a peer on the main socket, counting it by message kind.
+    pub(crate) fn send(&mut self, out: &mut Vec<Output>, to: &Bytes, kind: Kind, frame: Bytes) {
+        self.counters.sent[kind as usize] += 1;
+        out.push(Output::Send { to: to.clone(), frame });
+    }
+
+    /// Handles one message received from `from` on the main socket.
+    pub fn handle(&mut self, now: Instant, from: &Bytes, msg: Message, raw: &Bytes, out: &mut Vec<Output>) {
+        self.counters.received[msg.kind() as usize] += 1;
+        if from.starts_with(b"Client|") {
+            self.clients.touch(from, now);
+        }
+        match msg {
+            Message::Task(task) => self.on_task(task, raw.clone(), out),
+            Message::TaskCancel { task_id, .. } => self.on_task_cancel(from, task_id, raw, out),
+            Message::TaskCancelConfirm { task_id, kind } => {
+                let event = match kind {
+                    CancelConfirmType::Canceled => Event::CancelConfirmCanceled,
+                    CancelConfirmType::CancelFailed => Event::CancelConfirmFailed,
+                    CancelConfirmType::CancelNotFound => Event::CancelConfirmNotFound,
+                };
+                self.on_worker_report(now, from, &task_id, event, Report::Confirm(kind), out)
+            }
+            Message::TaskResult(r) => {
+                let id = r.task_id.clone();
+                self.on_worker_report(now, from, &id, Event::TaskResultReceived, Report::Result(r, raw.clone()), out)
+            }
+            Message::TaskLog { task_id } => match self.tasks.get(&task_id) {
+                Some(e) => {
+                    let client = e.task.source.clone();
+                    self.send(out, &client, Kind::TaskLog, raw.clone());
+                }
+                None => debug!("task log for unknown task {}", hex(&task_id)),
+            },
+            Message::GraphTask(g) => self.on_graph_task(g, out),
+            Message::ObjectInstruction(o) => self.on_object_instruction(from, o),
+            Message::ClientHeartbeat(h) => self.on_client_heartbeat(now, from, h, out),
+            Message::WorkerHeartbeat(h) => self.on_worker_heartbeat(now, from, h, out),
+            Message::ClientDisconnect { shutdown } => self.on_client_disconnect(from, shutdown, out),
+            Message::InformationRequest => debug!("information request from {} ignored (as 2.9.0)", lossy(from)),
+            Message::WorkerManagerHeartbeat(h) => self.on_worker_manager_heartbeat(now, from, h, out),
+            Message::WorkerDisconnectNotification => {
+                if let Some(k) = self.workers.get(from) {
+                    self.remove_worker(k, "disconnect notification", out);
+                }
+            }
+            Message::NotForScheduler(kind) => out.push(Output::Close {
+                peer: from.clone(),
+                reason: format!("sent {}, which only the scheduler sends", kind.name()),
+            }),
+        }
+        #[cfg(debug_assertions)]
+        self.check_invariants();
+    }
+
+    // ---------------------------------------------------------------- tasks
+
+    fn on_task(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
+        if self.tasks.contains_key(&task.task_id) {
+            error!("task {} submitted twice: dropped", hex(&task.task_id));
+            return;
+        }
+        self.submit(task, frame, out);
+    }
+
+    /// Creates the machine of a new task (client-submitted or a graph node) and places it.
+    pub(crate) fn submit(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
+        let id = task.task_id.clone();
+        self.clients.add_task(&task.source, &id);
+        let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
+        let entry = TaskEntry { state: TaskState::Inactive, task, frame, holder: None, queue_seq: 0, required, cancels_outstanding: 0 };
+        self.tasks.insert(id.clone(), entry);
+        match self.pick_worker(&id) {
+            Some(w) => self.apply(&id, Event::HasCapacity, Ctx::Worker(w), out),
+            None => {
+                self.enqueue(&id);
+                self.publish_task(&id, TaskState::Inactive, "", None, out);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, id: &Bytes) {
+        let seq = self.next_seq();
+        if let Some(e) = self.tasks.get_mut(id) {
+            e.queue_seq = seq;
+            self.unassigned.push_back((id.clone(), seq));
+            self.queued += 1;
+        }
+    }
+
+    fn pick_worker(&self, id: &Bytes) -> Option<WorkerKey> {
+        match self.config.allocate {
+            Allocate::EvenLoad => self.workers.least_loaded(),
+            Allocate::Capability => self.workers.least_loaded_capable(&self.tasks.get(id)?.required),
+        }
+    }
+
+    /// Dispatches queued tasks while the task at the head of the queue can be placed.
+    pub(crate) fn drain(&mut self, out: &mut Vec<Output>) {
+        while let Some((id, seq)) = self.unassigned.front().cloned() {
+            let live = self.tasks.get(&id).is_some_and(|e| e.queue_seq == seq && e.state == TaskState::Inactive);
+            if !live {
+                self.unassigned.pop_front();
+                continue;
+            }
+            let Some(w) = self.pick_worker(&id) else { break };
+            self.unassigned.pop_front();
+            self.apply(&id, Event::HasCapacity, Ctx::Worker(w), out);
+        }
+    }
+
+    fn on_task_cancel(&mut self, from: &Bytes, id: Bytes, raw: &Bytes, out: &mut Vec<Output>) {
+        if let Some(umbrella) = self.graphs.graph_of(&id) {
+            self.cancel_graph(&umbrella, out);
+            return;
+        }
+        if !self.tasks.contains_key(&id) {
+            let frame = enc::task_cancel_confirm(&id, CancelConfirmType::CancelNotFound);
+            self.send(out, from, Kind::TaskCancelConfirm, frame);
+            return;
+        }
+        self.apply(&id, Event::TaskCancelRequested, Ctx::Cancel(raw.clone()), out);
+    }
+
+    fn on_worker_report(&mut self, now: Instant, from: &Bytes, id: &Bytes, event: Event, report: Report, out: &mut Vec<Output>) {
+        let _ = now;
+        let sender = self.workers.get(from);
+        let Some(entry) = self.tasks.get(id) else {
+            debug!("{} for unknown task {} from {}", event.name(), hex(id), lossy(from));
+            return;
+        };
+        if let (Some((holder, _)), Some(s)) = (entry.holder, sender) {
+            if holder != s {
+                warn!("{} for task {} from {} which does not hold it: dropped", event.name(), hex(id), lossy(from));
+                return;
+            }
+        }
+        if entry.holder.is_some() && sender.is_none() {
+            warn!("{} for task {} from unknown worker {}: dropped", event.name(), hex(id), lossy(from));
+            return;
+        }
+        let ctx = match report {
+            Report::Result(r, raw) => Ctx::Result(r, raw),
+            Report::Confirm(kind) => Ctx::Confirm(kind),
+        };
+        self.apply(id, event, ctx, out);
+    }
+
+    /// Runs one event through the transition table and performs its action.
+    pub(crate) fn apply(&mut self, id: &Bytes, event: Event, ctx: Ctx, out: &mut Vec<Output>) {
+        let Some(entry) = self.tasks.get(id) else { return };
+        let from = entry.state;
+        let Some(tr) = transition(from, event) else {
+            debug!("task {}: {} refused in {:?}", hex(id), event.name(), from);
+            return;
+        };
+        let to = match tr.action {
+            Action::Dispatch => {
+                let Ctx::Worker(w) = ctx else { unreachable!("HasCapacity carries a worker") };
+                if self.tasks[id].queue_seq != 0 {
+                    self.queued -= 1;
+                }
+                self.place_on(id, w, out);
+                TaskState::Running
+            }
+            Action::CancelQueued => {
+                self.mark_dequeued(id);
+                self.release(id);
+                self.confirm(id, CancelConfirmType::Canceled, out);
+                TaskState::Canceled
+            }
+            Action::ForwardCancel | Action::ForwardCancelDuringBalance => {
+                let frame = match ctx {
+                    Ctx::Cancel(f) => f,
+                    _ => enc::task_cancel(id, true),
+                };
+                self.send_to_holder(id, Kind::TaskCancel, frame, out);
+                TaskState::Canceling
+            }
+            Action::BalanceCancel => {
+                self.send_to_holder(id, Kind::TaskCancel, enc::task_cancel(id, false), out);
+                TaskState::BalanceCanceling
+            }
+            Action::DeliverResult => {
+                let Ctx::Result(r, raw) = ctx else { unreachable!("TaskResultReceived carries a result") };
+                self.release(id);
+                let client = self.tasks[id].task.source.clone();
+                if self.clients.has_task(&client, id) || self.graphs.graph_of(id).is_some() {
+                    self.send(out, &client, Kind::TaskResult, raw);
+                } else {
+                    warn!("result of task {} for gone client {}: dropped", hex(id), lossy(&client));
+                }
+                let to = match r.result_type {
+                    ResultType::Success => TaskState::Success,
+                    ResultType::Failed => TaskState::Failed,
+                    ResultType::FailedWorkerDied => TaskState::FailedWorkerDied,
+                };
+                self.finish(id, to, event, &r.metadata, out);
+                self.graph_node_result(id, &r, out);
+                self.drain(out);
+                return;
+            }
+            Action::ReleaseAndConfirm => {
+                let Ctx::Confirm(kind) = ctx else { unreachable!("confirms carry their kind") };
+                self.release(id);
+                self.confirm(id, kind, out);
+                if kind == CancelConfirmType::Canceled {
+                    TaskState::Canceled
+                } else {
+                    TaskState::CanceledNotFound
+                }
+            }
+            Action::CancelFailed => {
+                let e = self.tasks.get_mut(id).expect("checked above");
+                e.cancels_outstanding = e.cancels_outstanding.saturating_sub(1);
+                match tr.target {
+                    Target::ByOutstandingCancels if e.cancels_outstanding > 0 => TaskState::Canceling,
+                    _ => TaskState::Running,
+                }
+            }
+            Action::Redispatch => {
+                self.release(id);
+                if let Some(e) = self.tasks.get_mut(id) {
+                    e.cancels_outstanding = 0;
+                }
+                match self.pick_worker(id) {
+                    Some(w) => {
+                        self.place_on(id, w, out);
+                        TaskState::Running
+                    }
+                    None => {
+                        self.enqueue(id);
+                        TaskState::Inactive
+                    }
+                }
+            }
+            Action::ConfirmCanceledOnDeath => {
+                self.release(id);
+                self.confirm(id, CancelConfirmType::Canceled, out);
+                TaskState::Canceled
+            }
+        };
+        if to.is_terminal() {
+            self.finish(id, to, event, b"", out);
+            if let Some(umbrella) = self.graphs.graph_of(id) {
+                self.graph_node_canceled(&umbrella, id, out);
+            }
+            self.drain(out);
+        } else {
+            self.tasks.get_mut(id).expect("live").state = to;
+            let worker = self.tasks[id].holder.map(|(w, _)| self.workers.slab[w].id.clone());
+            self.publish_task(id, to, event.name(), worker, out);
+        }
+    }
+
+    fn mark_dequeued(&mut self, id: &Bytes) {
+        if let Some(e) = self.tasks.get_mut(id) {
+            if e.holder.is_none() && e.state == TaskState::Inactive {
+                // The FIFO slot goes stale (its seq no longer matches) and is skipped by `drain`.
+                e.queue_seq = 0;
+                self.queued = self.queued.saturating_sub(1);
+            }
+        }
+    }
+
+    fn place_on(&mut self, id: &Bytes, w: WorkerKey, out: &mut Vec<Output>) {
+        let seq = self.workers.assign(w, id.clone());
+        let e = self.tasks.get_mut(id).expect("live task");
+        e.holder = Some((w, seq));
+        e.queue_seq = 0;
+        let frame = e.frame.clone();
+        let to = self.workers.slab[w].id.clone();
+        self.send(out, &to, Kind::Task, frame);
+    }
+
+    fn send_to_holder(&mut self, id: &Bytes, kind: Kind, frame: Bytes, out: &mut Vec<Output>) {
+        let e = self.tasks.get_mut(id).expect("live task");
+        e.cancels_outstanding = e.cancels_outstanding.saturating_add(1);
+        if let Some((w, _)) = e.holder {
+            let to = self.workers.slab[w].id.clone();
+            self.send(out, &to, kind, frame);
+        }
+    }
+
+    /// Frees the worker slot the task holds, if any.
+    fn release(&mut self, id: &Bytes) {
+        if let Some(e) = self.tasks.get_mut(id) {
+            if let Some((w, seq)) = e.holder.take() {
+                self.workers.release(w, seq);
+            }
+        }
+    }
+
+    fn confirm(&mut self, id: &Bytes, kind: CancelConfirmType, out: &mut Vec<Output>) {
+        let client = self.tasks[id].task.source.clone();
+        if self.clients.has_task(&client, id) {
+            self.send(out, &client, Kind::TaskCancelConfirm, enc::task_cancel_confirm(id, kind));
+        }
+    }
+
+    /// Deletes a machine that reached a terminal state.
+    fn finish(&mut self, id: &Bytes, to: TaskState, event: Event, metadata: &[u8], out: &mut Vec<Output>) {
+        debug_assert!(to.is_terminal());
+        self.publish_task_with_metadata(id, to, event.name(), metadata, out);
+        self.counters.terminal[to as usize] += 1;
+        if let Some(e) = self.tasks.remove(id) {
+            debug_assert!(e.holder.is_none(), "a finished task must not hold a worker slot");
+            if e.state == TaskState::Inactive && e.queue_seq != 0 {
+                self.queued = self.queued.saturating_sub(1);
+            }
+            self.clients.remove_task(&e.task.source, id);
+        }
+    }
+
+    // ---------------------------------------------------------------- workers
+
+    fn on_worker_heartbeat(&mut self, now: Instant, from: &Bytes, h: crate::wire::WorkerHeartbeat, out: &mut Vec<Output>) {
+        let echo = enc::worker_heartbeat_echo(&self.config.storage_address);
+        match self.workers.get(from) {
+            Some(k) => {
+                let w = &mut self.workers.slab[k];
+                w.last_seen = now;
+                w.lost_since = None;
+                w.heartbeat = h;
+            }
+            None => {
+                info!("worker {} connected", lossy(from));
+                let caps = h.capabilities.clone();
+                let manager = h.worker_manager_id.clone();
+                self.workers.add(from.clone(), h, now);
+                self.managers.worker_added(&manager, from);
+                self.publish_worker(from, true, &caps, out);
+                self.send(out, from, Kind::WorkerHeartbeatEcho, echo);
+                self.drain(out);
+                return;
+            }
+        }
+        self.send(out, from, Kind::WorkerHeartbeatEcho, echo);
+    }
+
+    /// Removes a worker; its tasks are placed again (or confirmed canceled if a cancel was pending).
+    pub fn remove_worker(&mut self, key: WorkerKey, reason: &str, out: &mut Vec<Output>) {
+        let (w, tasks) = self.workers.remove(key);
+        info!("worker {} disconnected ({reason}), re-dispatching {} task(s)", lossy(&w.id), tasks.len());
+        self.managers.worker_removed(&w.manager_id, &w.id);
+        self.publish_worker(&w.id, false, &[], out);
+        for id in tasks {
+            // The slot died with the worker: forget it before the machine decides where the task goes.
+            if let Some(e) = self.tasks.get_mut(&id) {
+                e.holder = None;
+            }
+            self.apply(&id, Event::WorkerDisconnected, Ctx::None, out);
+        }
+    }
+
+    /// The shell saw the connection of `peer` close without a goodbye.
+    pub fn peer_closed(&mut self, now: Instant, peer: &Bytes) {
+        if let Some(k) = self.workers.get(peer) {
+            self.workers.slab[k].lost_since.get_or_insert(now);
+        }
+    }
+
+    /// A connection with `peer`'s identity completed its handshake again.
+    pub fn peer_reconnected(&mut self, _now: Instant, peer: &Bytes) {
+        if let Some(k) = self.workers.get(peer) {
+            self.workers.slab[k].lost_since = None;
+        }
+    }
+
+    // ---------------------------------------------------------------- objects
+
+    fn on_object_instruction(&mut self, from: &Bytes, o: crate::wire::ObjectInstruction) {
+        match o.kind {
+            InstructionType::Create => {
+                if !self.clients.is_registered(&o.object_user) {
+                    error!("object create for unknown client {} from {}: ignored", lossy(&o.object_user), lossy(from));
+                    return;
+                }
+                for (i, id) in o.ids.iter().enumerate() {
+                    let kind = o.types.get(i).copied().unwrap_or(1);
+                    let name = o.names.get(i).cloned().unwrap_or_default();
+                    let size = o.sizes.get(i).copied().unwrap_or(0);
+                    self.objects.create(id.clone(), o.object_user.clone(), kind, name, size);
+                }
+            }
+            InstructionType::Delete => {
+                for id in &o.ids {
+                    self.objects.release(&o.object_user, id);
+                }
+            }
+            InstructionType::Clear => error!("clear object instruction from {} ignored (as 2.9.0)", lossy(from)),
+        }
+    }
+
+    /// Sends the batched deletions to every worker and to the object storage server.
+    pub(crate) fn flush_object_deletes(&mut self, out: &mut Vec<Output>) {
+        if !self.objects.has_pending_deletes() {
+            return;
+        }
+        let ids = self.objects.take_pending_deletes();
+        let frame = enc::object_delete(&ids);
+        let workers: Vec<Bytes> = self.workers.slab.iter().map(|(_, w)| w.id.clone()).collect();
+        for w in workers {
+            self.send(out, &w, Kind::ObjectInstruction, frame.clone());
+        }
+        out.extend(ids.into_iter().map(|id| Output::Storage(StorageOp::Delete(id))));
+    }
+
+    #[cfg(debug_assertions)]
+    pub fn check_invariants(&self) {
+        // Cheap enough for tests and debug builds up to a few thousand tasks; skip beyond.
+        if self.tasks.len() > 5000 {
+            return;
+        }
+        self.workers.check_invariants();
+        let held: usize = self.workers.slab.iter().map(|(_, w)| w.tasks.len()).sum();
+        let holders = self.tasks.values().filter(|e| e.holder.is_some()).count();
+        assert_eq!(held, holders, "every worker slot belongs to exactly one live task");
+        let queued = self.tasks.values().filter(|e| e.state == TaskState::Inactive && e.queue_seq != 0).count();
+        assert_eq!(queued, self.queued, "queued counter matches the live FIFO entries");
+        for e in self.tasks.values() {
+            assert!(!e.state.is_terminal());
+            match e.state {
+                TaskState::Inactive => assert!(e.holder.is_none()),
+                _ => assert!(e.holder.is_some(), "{:?} task without holder", e.state),
+            }
+        }
+    }
+}
+
+/// What a worker reported, carried into the state machine.
+pub(crate) enum Report {
+    Result(TaskResult, Bytes),
+    Confirm(CancelConfirmType),
+}
+
+/// Event payload handed to `apply`.
+pub(crate) enum Ctx {
+    None,
+    Worker(WorkerKey),
+    /// The client's TaskCancel frame, forwarded to the worker as received.
+    Cancel(Bytes),
+    Result(TaskResult, Bytes),
+    Confirm(CancelConfirmType),
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}

@@ -1,0 +1,219 @@
+//! One YMQ connection: handshake state, receive buffer, and a queue of outgoing frames.
+//!
+//! Reads go into a `BytesMut`; every complete frame is split off and frozen, so a payload handed to
+//! the layers above is the very memory the kernel wrote into. Writes are queued as `Bytes` (length
+//! prefix and payload separately) and flushed with vectored writes.
+use crate::wire::frame::{self, Decoded, FrameError, MAGIC};
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A client, worker or worker manager on the main address.
+    Main,
+    /// A subscriber on the monitor address (only ever written to).
+    Monitor,
+    /// A peer of the embedded object storage server.
+    Storage,
+    /// Our own connection to an external object storage server.
+    StorageClient,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Magic,
+    Identity,
+    Ready,
+}
+
+#[derive(Debug)]
+pub enum ConnError {
+    Frame(FrameError),
+    Io(io::Error),
+    /// The peer closed its side (EOF).
+    Eof,
+    /// The peer is not reading and its queue passed the limit.
+    SendQueueFull(usize),
+}
+
+impl std::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnError::Frame(e) => write!(f, "{e}"),
+            ConnError::Io(e) => write!(f, "i/o error: {e}"),
+            ConnError::Eof => write!(f, "peer closed the connection"),
+            ConnError::SendQueueFull(n) => write!(f, "peer is not reading ({n} bytes queued)"),
+        }
+    }
+}
+
+/// What a read produced.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Set when the identity frame completed the handshake during this read.
+    pub identity: Option<Bytes>,
+    pub frames: Vec<Bytes>,
+}
+
+pub struct Conn {
+    pub stream: mio::net::TcpStream,
+    pub role: Role,
+    pub identity: Option<Bytes>,
+    phase: Phase,
+    rbuf: BytesMut,
+    wqueue: VecDeque<Bytes>,
+    /// Bytes already written of the front buffer.
+    woff: usize,
+    queued_bytes: usize,
+    /// Set for connections we initiated, until the socket reports connected.
+    pub connecting: bool,
+}
+
+impl Conn {
+    /// A new connection; our magic and identity are queued at once, as YMQ peers do.
+    pub fn new(stream: mio::net::TcpStream, role: Role, own_identity: &Bytes) -> Conn {
+        let mut c = Conn {
+            stream,
+            role,
+            identity: None,
+            phase: Phase::Magic,
+            rbuf: BytesMut::with_capacity(16 * 1024),
+            wqueue: VecDeque::new(),
+            woff: 0,
+            queued_bytes: 0,
+            connecting: false,
+        };
+        c.push(Bytes::from_static(&MAGIC));
+        c.queue_frame(own_identity.clone());
+        c
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    fn push(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.queued_bytes += b.len();
+            self.wqueue.push_back(b);
+        }
+    }
+
+    pub fn queue_frame(&mut self, payload: Bytes) {
+        self.push(Bytes::copy_from_slice(&frame::header(payload.len())));
+        self.push(payload);
+    }
+
+    pub fn has_pending_writes(&self) -> bool {
+        !self.wqueue.is_empty()
+    }
+
+    /// Writes as much as the socket takes. `Ok(true)` when the queue is empty.
+    pub fn flush(&mut self) -> Result<bool, ConnError> {
+        while !self.wqueue.is_empty() {
+            let mut slices: [IoSlice<'_>; 64] = [IoSlice::new(&[]); 64];
+            let mut n = 0;
+            for (i, b) in self.wqueue.iter().take(64).enumerate() {
+                slices[i] = IoSlice::new(if i == 0 { &b[self.woff..] } else { b });
+                n += 1;
+            }
+            match self.stream.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(ConnError::Eof),
+                Ok(mut written) => {
+                    self.queued_bytes -= written;
+                    while written > 0 {
+                        let front = self.wqueue.front().expect("written bytes come from the queue").len() - self.woff;
+                        if written >= front {
+                            written -= front;
+                            self.wqueue.pop_front();
+                            self.woff = 0;
+                        } else {
+                            self.woff += written;
+                            written = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ConnError::Io(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads everything available and decodes whole frames. Stops early (leaving data in the kernel)
+    /// once `budget` frames were decoded, so one busy peer cannot starve the others.
+    pub fn read(&mut self, max_frame: u64, budget: usize, got: &mut Received) -> Result<bool, ConnError> {
+        let mut eof = false;
+        loop {
+            self.decode(max_frame, got)?;
+            if got.frames.len() >= budget {
+                return Ok(true);
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+                self.rbuf.reserve(64 * 1024);
+            }
+            let spare = self.rbuf.spare_capacity_mut();
+            // SAFETY: `read` only writes into the buffer; we advance `len` by exactly what it reports.
+            let buf = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut u8, spare.len()) };
+            match self.stream.read(buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => unsafe { self.rbuf.set_len(self.rbuf.len() + n) },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ConnError::Io(e)),
+            }
+        }
+        self.decode(max_frame, got)?;
+        if eof {
+            return Err(ConnError::Eof);
+        }
+        Ok(false)
+    }
+
+    fn decode(&mut self, max_frame: u64, got: &mut Received) -> Result<(), ConnError> {
+        loop {
+            match self.phase {
+                Phase::Magic => {
+                    if !frame::check_magic(&self.rbuf).map_err(ConnError::Frame)? {
+                        return Ok(());
+                    }
+                    self.rbuf.advance(MAGIC.len());
+                    self.phase = Phase::Identity;
+                }
+                Phase::Identity | Phase::Ready => {
+                    // An identity is a short string; refuse a huge one before buffering it.
+                    let limit = if self.phase == Phase::Identity { 4096 } else { max_frame };
+                    match frame::decode(&self.rbuf, limit).map_err(ConnError::Frame)? {
+                        Decoded::Incomplete { need } => {
+                            if need > self.rbuf.capacity() {
+                                self.rbuf.reserve(need - self.rbuf.len());
+                            }
+                            return Ok(());
+                        }
+                        Decoded::Frame { consumed } => {
+                            let mut f = self.rbuf.split_to(consumed);
+                            f.advance(frame::HEADER_LEN);
+                            let payload = f.freeze();
+                            if self.phase == Phase::Identity {
+                                self.identity = Some(payload.clone());
+                                got.identity = Some(payload);
+                                self.phase = Phase::Ready;
+                            } else {
+                                got.frames.push(payload);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
