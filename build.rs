@@ -17,10 +17,16 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=CAPNP");
     let exe = std::env::var("CAPNP").unwrap_or_else(|_| "capnp".into());
-    let have_compiler = Command::new(&exe).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    let have_compiler = Command::new(&exe)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if have_compiler {
         let mut cmd = capnpc::CompilerCommand::new();
-        cmd.capnp_executable(&exe).src_prefix("schema").default_parent_module(vec!["schema".into()]);
+        cmd.capnp_executable(&exe)
+            .src_prefix("schema")
+            .default_parent_module(vec!["schema".into()]);
         for s in SCHEMAS {
             cmd.file(format!("schema/{s}.capnp"));
         }

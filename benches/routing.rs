@@ -13,7 +13,10 @@ use scaler_rs::wire::{decode, frame, ClientHeartbeat, ResultType, Task, WorkerHe
 use std::time::Instant;
 
 fn frames(n: usize) -> Vec<u8> {
-    let payload = enc::task(&task(b"0123456789abcdef", &Bytes::from_static(b"Client|bench")));
+    let payload = enc::task(&task(
+        b"0123456789abcdef",
+        &Bytes::from_static(b"Client|bench"),
+    ));
     let mut buf = Vec::new();
     for _ in 0..n {
         frame::encode_into(&payload, &mut buf);
@@ -27,7 +30,10 @@ fn task(id: &[u8], client: &Bytes) -> Task {
         source: client.clone(),
         metadata: Bytes::from_static(&[0, 0, 0, 0, 0, 0]),
         func_object_id: Bytes::from(vec![1u8; 32]),
-        args: vec![scaler_rs::wire::TaskArg { is_task: false, data: Bytes::from(vec![2u8; 32]) }],
+        args: vec![scaler_rs::wire::TaskArg {
+            is_task: false,
+            data: Bytes::from(vec![2u8; 32]),
+        }],
         capabilities: vec![],
     }
 }
@@ -48,9 +54,18 @@ fn bench_frames(c: &mut Criterion) {
         })
     });
     g.finish();
-    let payload = enc::task(&task(b"0123456789abcdef", &Bytes::from_static(b"Client|bench")));
-    c.bench_function("message_decode/task", |b| b.iter(|| decode(black_box(&payload)).unwrap()));
+    let payload = enc::task(&task(
+        b"0123456789abcdef",
+        &Bytes::from_static(b"Client|bench"),
+    ));
+    c.bench_function("message_decode/task", |b| {
+        b.iter(|| decode(black_box(&payload)).unwrap())
+    });
 }
+
+/// Queue size of every benchmark worker: all slots are filled before measuring, so the cycle always
+/// frees one slot and refills it from the scheduler queue.
+const SLOTS: u32 = 10;
 
 struct Setup {
     s: Scheduler,
@@ -61,7 +76,11 @@ struct Setup {
 
 fn setup(n_workers: usize, queued: usize) -> Setup {
     let now = Instant::now();
-    let mut cfg = Config::new(StorageAddress { host: "127.0.0.1".into(), port: 1, scheme: "tcp".into() });
+    let mut cfg = Config::new(StorageAddress {
+        host: "127.0.0.1".into(),
+        port: 1,
+        scheme: "tcp".into(),
+    });
     cfg.load_balance = None;
     let mut s = Scheduler::new(cfg, now);
     let client = Bytes::from_static(b"Client|bench");
@@ -71,22 +90,35 @@ fn setup(n_workers: usize, queued: usize) -> Setup {
     let mut workers = Vec::new();
     for i in 0..n_workers {
         let id = Bytes::from(format!("Worker|{i}"));
-        let hb = enc::worker_heartbeat(&WorkerHeartbeat { queue_size: 1000, ..Default::default() });
+        let hb = enc::worker_heartbeat(&WorkerHeartbeat {
+            queue_size: SLOTS,
+            ..Default::default()
+        });
         s.handle(now, &id, decode(&hb).unwrap(), &hb, &mut out);
         workers.push(id);
     }
     // Fill every worker slot and then the scheduler queue with `queued` waiting tasks.
-    let fill = n_workers * 1000 + queued;
+    let fill = n_workers * SLOTS as usize + queued;
     for i in 0..fill {
         let f = enc::task(&task(format!("fill{i:012}").as_bytes(), &client));
         s.handle(now, &client, decode(&f).unwrap(), &f, &mut out);
     }
-    Setup { s, client, workers, now }
+    Setup {
+        s,
+        client,
+        workers,
+        now,
+    }
 }
 
 /// One full cycle: a worker returns a result for a task it holds (freeing a slot, forwarding the result,
 /// dispatching the head of the queue) and the client submits a new task.
-fn cycle(st: &mut Setup, i: u64, out: &mut Vec<Output>, held: &mut std::collections::VecDeque<(Bytes, Bytes)>) {
+fn cycle(
+    st: &mut Setup,
+    i: u64,
+    out: &mut Vec<Output>,
+    held: &mut std::collections::VecDeque<(Bytes, Bytes)>,
+) {
     let id = Bytes::from(format!("bench{i:011}"));
     let f = enc::task(&task(&id, &st.client));
     st.s.handle(st.now, &st.client, decode(&f).unwrap(), &f, out);
@@ -116,12 +148,14 @@ fn bench_core(c: &mut Criterion) {
     for n in [1usize, 100, 10_000] {
         g.bench_with_input(BenchmarkId::new("workers", n), &n, |b, &n| {
             let mut st = setup(n, 0);
-            let mut held: std::collections::VecDeque<(Bytes, Bytes)> = st
-                .s
-                .tasks
-                .iter()
-                .filter_map(|(id, e)| e.holder.map(|(k, _)| (st.s.workers.slab[k].id.clone(), id.clone())))
-                .collect();
+            let mut held: std::collections::VecDeque<(Bytes, Bytes)> =
+                st.s.tasks
+                    .iter()
+                    .filter_map(|(id, e)| {
+                        e.holder
+                            .map(|(k, _)| (st.s.workers.slab[k].id.clone(), id.clone()))
+                    })
+                    .collect();
             let _ = &st.workers;
             let mut out = Vec::new();
             let mut i = 0u64;
@@ -137,12 +171,14 @@ fn bench_core(c: &mut Criterion) {
     for q in [1usize, 1000, 100_000] {
         g.bench_with_input(BenchmarkId::new("queued", q), &q, |b, &q| {
             let mut st = setup(1, q);
-            let mut held: std::collections::VecDeque<(Bytes, Bytes)> = st
-                .s
-                .tasks
-                .iter()
-                .filter_map(|(id, e)| e.holder.map(|(k, _)| (st.s.workers.slab[k].id.clone(), id.clone())))
-                .collect();
+            let mut held: std::collections::VecDeque<(Bytes, Bytes)> =
+                st.s.tasks
+                    .iter()
+                    .filter_map(|(id, e)| {
+                        e.holder
+                            .map(|(k, _)| (st.s.workers.slab[k].id.clone(), id.clone()))
+                    })
+                    .collect();
             let mut out = Vec::new();
             let mut i = 0u64;
             b.iter(|| {

@@ -64,7 +64,9 @@ pub struct Options {
 }
 
 fn seconds(v: &str, name: &str, allow_negative: bool) -> Result<f64, String> {
-    let x: f64 = v.parse().map_err(|_| format!("{name}: not a number: {v}"))?;
+    let x: f64 = v
+        .parse()
+        .map_err(|_| format!("{name}: not a number: {v}"))?;
     if !allow_negative && x <= 0.0 {
         return Err(format!("{name} must be > 0, got {v}"));
     }
@@ -72,7 +74,8 @@ fn seconds(v: &str, name: &str, allow_negative: bool) -> Result<f64, String> {
 }
 
 fn int<T: std::str::FromStr>(v: &str, name: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{name}: not an integer: {v}"))
+    v.parse()
+        .map_err(|_| format!("{name}: not an integer: {v}"))
 }
 
 /// Canonical long name for every flag spelling (`-osa`, `--object-storage-address`, `object_storage_address`).
@@ -117,7 +120,10 @@ fn canonical(flag: &str) -> Option<&'static str> {
         return FLAGS.iter().find(|(_, l)| *l == long).map(|(_, l)| *l);
     }
     if let Some(short) = f.strip_prefix('-') {
-        return FLAGS.iter().find(|(s, _)| !s.is_empty() && *s == short).map(|(_, l)| *l);
+        return FLAGS
+            .iter()
+            .find(|(s, _)| !s.is_empty() && *s == short)
+            .map(|(_, l)| *l);
     }
     FLAGS.iter().find(|(_, l)| *l == f).map(|(_, l)| *l)
 }
@@ -146,7 +152,9 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
                     if let Some(x) = inline {
                         v.push(x);
                     }
-                    while i + 1 < args.len() && !(args[i + 1].starts_with('-') && args[i + 1].len() > 1) {
+                    while i + 1 < args.len()
+                        && !(args[i + 1].starts_with('-') && args[i + 1].len() > 1)
+                    {
                         i += 1;
                         v.push(args[i].clone());
                     }
@@ -157,7 +165,9 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
                         Some(v) => v,
                         None => {
                             i += 1;
-                            args.get(i).cloned().ok_or_else(|| format!("{flag} expects a value"))?
+                            args.get(i)
+                                .cloned()
+                                .ok_or_else(|| format!("{flag} expects a value"))?
                         }
                     };
                     pairs.push((name, vec![v]));
@@ -171,7 +181,8 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
     // TOML values come first so that command-line values override them.
     if let Some((_, v)) = pairs.iter().find(|(n, _)| *n == "config") {
         let mut from_file = crate::config_file::load(&v[0])?;
-        let (cli_pos, rest): (Vec<_>, Vec<_>) = from_file.drain(..).partition(|(n, _)| *n == "bind-address");
+        let (cli_pos, rest): (Vec<_>, Vec<_>) =
+            from_file.drain(..).partition(|(n, _)| *n == "bind-address");
         if positional.is_empty() {
             positional.extend(cli_pos.into_iter().flat_map(|(_, v)| v));
         }
@@ -181,7 +192,11 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
     }
     let bind = match positional.as_slice() {
         [b] => Address::parse(b)?,
-        [] => return Err(format!("the following arguments are required: bind_address\n\n{USAGE}")),
+        [] => {
+            return Err(format!(
+                "the following arguments are required: bind_address\n\n{USAGE}"
+            ))
+        }
         more => return Err(format!("unexpected extra arguments: {:?}", &more[1..])),
     };
     let mut o = Options {
@@ -214,7 +229,9 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "object-storage-address" => o.storage = Some(Address::parse(&v)?),
             "advertised-object-storage-address" => o.advertised_storage = Some(Address::parse(&v)?),
             "monitor-address" => o.monitor = Some(Address::parse(&v)?),
-            "status-report-interval-seconds" => o.status_interval = Duration::from_secs_f64(seconds(&v, name, false)?),
+            "status-report-interval-seconds" => {
+                o.status_interval = Duration::from_secs_f64(seconds(&v, name, false)?)
+            }
             "object-report-limit" => o.object_report_limit = int(&v, name)?,
             "protected" => o.protected = v != "false",
             "max-number-of-tasks-waiting" => {
@@ -223,15 +240,21 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
                     return Err(format!("{name} must be >= -1"));
                 }
             }
-            "client-timeout-seconds" => o.client_timeout = Duration::from_secs_f64(seconds(&v, name, false)?),
-            "worker-timeout-seconds" => o.worker_timeout = Duration::from_secs_f64(seconds(&v, name, false)?),
+            "client-timeout-seconds" => {
+                o.client_timeout = Duration::from_secs_f64(seconds(&v, name, false)?)
+            }
+            "worker-timeout-seconds" => {
+                o.worker_timeout = Duration::from_secs_f64(seconds(&v, name, false)?)
+            }
             "object-retention-seconds" => {
                 seconds(&v, name, false)?;
             }
             "load-balance-seconds" => {
                 let s = seconds(&v, name, true)?;
                 if s == 0.0 {
-                    return Err("load-balance-seconds must not be 0 (negative disables balancing)".into());
+                    return Err(
+                        "load-balance-seconds must not be 0 (negative disables balancing)".into(),
+                    );
                 }
                 o.load_balance = (s > 0.0).then(|| Duration::from_secs_f64(s));
             }
@@ -260,7 +283,9 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "max-storage-frame-bytes" => o.limits.max_storage_frame = int(&v, name)?,
             "max-queued-bytes" => o.limits.max_queued_bytes = int(&v, name)?,
             "max-connections" => o.limits.max_connections = int(&v, name)?,
-            "worker-lost-grace-seconds" => o.worker_lost_grace = Duration::from_secs_f64(seconds(&v, name, false)?),
+            "worker-lost-grace-seconds" => {
+                o.worker_lost_grace = Duration::from_secs_f64(seconds(&v, name, false)?)
+            }
             other => return Err(format!("unhandled option {other}")),
         }
     }
@@ -300,7 +325,9 @@ mod tests {
 
     #[test]
     fn short_flags_and_validation() {
-        let o = parse(&args("-osa tcp://127.0.0.1:9 -ls -1 tcp://127.0.0.1:8")).unwrap().unwrap();
+        let o = parse(&args("-osa tcp://127.0.0.1:9 -ls -1 tcp://127.0.0.1:8"))
+            .unwrap()
+            .unwrap();
         assert_eq!(o.load_balance, None);
         assert!(parse(&args("tcp://127.0.0.1:8 -ls 0")).is_err());
         assert!(parse(&args("tcp://127.0.0.1:8 --bogus 1")).is_err());

@@ -5,11 +5,11 @@
 //! * [`wire`]: pure codecs: YMQ framing and Cap'n Proto `Message` decoding/encoding.
 //! * [`core`]: the scheduler logic, sans-IO: decoded messages + `now` in, frames to send out.
 //! * [`storage`]: the object storage server logic (sans-IO), embedded in the same loop by default.
-pub mod core;
-pub mod schema;
-pub mod storage;
-pub mod wire;
-pub mod transport;
 pub mod cli;
 pub mod config_file;
+pub mod core;
 pub mod logging;
+pub mod schema;
+pub mod storage;
+pub mod transport;
+pub mod wire;

@@ -25,10 +25,20 @@ pub fn init(paths: &[String], level: LevelFilter) -> Result<(), String> {
         sinks.push(match p.as_str() {
             "-" | "/dev/stdout" => Sink::Stdout,
             "/dev/stderr" => Sink::Stderr,
-            path => Sink::File(Mutex::new(OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("cannot open log file {path}: {e}"))?)),
+            path => Sink::File(Mutex::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("cannot open log file {path}: {e}"))?,
+            )),
         });
     }
-    let logger = Logger { sinks, level, pid: std::process::id() };
+    let logger = Logger {
+        sinks,
+        level,
+        pid: std::process::id(),
+    };
     log::set_boxed_logger(Box::new(logger)).map_err(|e| e.to_string())?;
     log::set_max_level(level);
     Ok(())
@@ -57,7 +67,12 @@ pub fn format_utc(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + (m <= 2) as i64;
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}+0000", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}+0000",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 impl Log for Logger {
@@ -69,13 +84,25 @@ impl Log for Logger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let line = format!("{} {} scaler[{}]: {}\n", format_utc(secs), level_name(r.level()), self.pid, r.args());
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let line = format!(
+            "{} {} scaler[{}]: {}\n",
+            format_utc(secs),
+            level_name(r.level()),
+            self.pid,
+            r.args()
+        );
         for s in &self.sinks {
             let _ = match s {
                 Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
                 Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
-                Sink::File(f) => f.lock().map(|mut f| f.write_all(line.as_bytes())).unwrap_or(Ok(())),
+                Sink::File(f) => f
+                    .lock()
+                    .map(|mut f| f.write_all(line.as_bytes()))
+                    .unwrap_or(Ok(())),
             };
         }
     }

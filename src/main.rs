@@ -41,7 +41,11 @@ fn main() {
     }
     install_signal_handlers();
 
-    let identity = Bytes::from(format!("{}|scheduler|{}", std::process::id(), uuid::Uuid::new_v4()));
+    let identity = Bytes::from(format!(
+        "{}|scheduler|{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
     let (storage_mode, storage_addr) = match &opts.storage {
         Some(a) => (StorageMode::External(a.clone()), a.clone()),
         None => {
@@ -50,9 +54,16 @@ fn main() {
         }
     };
     let advertised = opts.advertised_storage.clone().unwrap_or(storage_addr);
-    let monitor = opts.monitor.clone().unwrap_or_else(|| opts.bind.with_port(opts.bind.port.wrapping_add(2)));
+    let monitor = opts
+        .monitor
+        .clone()
+        .unwrap_or_else(|| opts.bind.with_port(opts.bind.port.wrapping_add(2)));
 
-    let mut config = Config::new(StorageAddress { host: advertised.host.clone(), port: advertised.port, scheme: advertised.scheme.clone() });
+    let mut config = Config::new(StorageAddress {
+        host: advertised.host.clone(),
+        port: advertised.port,
+        scheme: advertised.scheme.clone(),
+    });
     config.protected = opts.protected;
     config.client_timeout = opts.client_timeout;
     config.worker_timeout = opts.worker_timeout;
@@ -65,11 +76,30 @@ fn main() {
     config.scaling = opts.scaling.clone();
     config.worker_lost_grace = opts.worker_lost_grace;
 
-    info!("scaler-rs {} scheduler {} starting: bind {}, object storage {} ({}), monitor {}", env!("CARGO_PKG_VERSION"), String::from_utf8_lossy(&identity), opts.bind, advertised, if opts.storage.is_some() { "external" } else { "embedded" }, monitor);
+    info!(
+        "scaler-rs {} scheduler {} starting: bind {}, object storage {} ({}), monitor {}",
+        env!("CARGO_PKG_VERSION"),
+        String::from_utf8_lossy(&identity),
+        opts.bind,
+        advertised,
+        if opts.storage.is_some() {
+            "external"
+        } else {
+            "embedded"
+        },
+        monitor
+    );
     info!("policy: allocate={:?} scaling={:?}; client timeout {:?}, worker timeout {:?}, balance {:?} x{}; max tasks waiting {}", config.allocate, config.scaling, config.client_timeout, config.worker_timeout, config.load_balance, config.load_balance_trigger_times, config.max_tasks_waiting);
 
     let core = Scheduler::new(config, Instant::now());
-    let mut server = match Server::bind(&opts.bind, &monitor, storage_mode, core, identity, opts.limits.clone()) {
+    let mut server = match Server::bind(
+        &opts.bind,
+        &monitor,
+        storage_mode,
+        core,
+        identity,
+        opts.limits.clone(),
+    ) {
         Ok(s) => s,
         Err(e) => {
             error!("{e}");

@@ -12,7 +12,11 @@ fn b(s: &str) -> Bytes {
 }
 
 fn config() -> Config {
-    let mut c = Config::new(StorageAddress { host: "127.0.0.1".into(), port: 1, scheme: "tcp".into() });
+    let mut c = Config::new(StorageAddress {
+        host: "127.0.0.1".into(),
+        port: 1,
+        scheme: "tcp".into(),
+    });
     c.worker_timeout = Duration::from_secs(10);
     c.client_timeout = Duration::from_secs(10);
     c
@@ -30,7 +34,13 @@ struct Sim {
 impl Sim {
     fn new(c: Config) -> Sim {
         let now = Instant::now();
-        Sim { s: Scheduler::new(c, now), now, inbox: HashMap::new(), storage: Vec::new(), shutdown: false }
+        Sim {
+            s: Scheduler::new(c, now),
+            now,
+            inbox: HashMap::new(),
+            storage: Vec::new(),
+            shutdown: false,
+        }
     }
 
     fn route(&mut self, out: Vec<Output>) {
@@ -76,13 +86,23 @@ impl Sim {
         self.inbox.remove(peer).map(Vec::from).unwrap_or_default()
     }
 
+    /// A client heartbeat; the echo is consumed, anything else stays in the inbox.
     fn client(&mut self, id: &Bytes) {
         self.send(id, enc::client_heartbeat(&ClientHeartbeat::default()));
-        self.take(id);
+        if let Some(q) = self.inbox.get_mut(id) {
+            q.retain(|m| *m != Message::NotForScheduler(Kind::ClientHeartbeatEcho));
+        }
     }
 
     fn worker(&mut self, id: &Bytes, queue: u32) {
-        self.send(id, enc::worker_heartbeat(&WorkerHeartbeat { queue_size: queue, worker_manager_id: b("wm"), ..Default::default() }));
+        self.send(
+            id,
+            enc::worker_heartbeat(&WorkerHeartbeat {
+                queue_size: queue,
+                worker_manager_id: b("wm"),
+                ..Default::default()
+            }),
+        );
     }
 
     fn submit(&mut self, client: &Bytes, task: &str) {
@@ -91,24 +111,64 @@ impl Sim {
 }
 
 fn task_msg(client: &Bytes, id: &str) -> Task {
-    Task { task_id: b(id), source: client.clone(), metadata: Bytes::new(), func_object_id: Bytes::from(vec![1; 32]), args: vec![], capabilities: vec![] }
+    Task {
+        task_id: b(id),
+        source: client.clone(),
+        metadata: Bytes::new(),
+        func_object_id: Bytes::from(vec![1; 32]),
+        args: vec![],
+        capabilities: vec![],
+    }
 }
 
 fn result(id: &[u8], ok: bool) -> Bytes {
     let obj = Bytes::from([id, &[0u8; 32][id.len().min(32)..]].concat());
-    enc::task_result(id, if ok { ResultType::Success } else { ResultType::Failed }, b"", &[obj])
+    enc::task_result(
+        id,
+        if ok {
+            ResultType::Success
+        } else {
+            ResultType::Failed
+        },
+        b"",
+        &[obj],
+    )
 }
 
 fn tasks_in(msgs: &[Message]) -> Vec<Bytes> {
-    msgs.iter().filter_map(|m| if let Message::Task(t) = m { Some(t.task_id.clone()) } else { None }).collect()
+    msgs.iter()
+        .filter_map(|m| {
+            if let Message::Task(t) = m {
+                Some(t.task_id.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn results_in(msgs: &[Message]) -> Vec<(Bytes, ResultType)> {
-    msgs.iter().filter_map(|m| if let Message::TaskResult(r) = m { Some((r.task_id.clone(), r.result_type)) } else { None }).collect()
+    msgs.iter()
+        .filter_map(|m| {
+            if let Message::TaskResult(r) = m {
+                Some((r.task_id.clone(), r.result_type))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn confirms_in(msgs: &[Message]) -> Vec<(Bytes, CancelConfirmType)> {
-    msgs.iter().filter_map(|m| if let Message::TaskCancelConfirm { task_id, kind } = m { Some((task_id.clone(), *kind)) } else { None }).collect()
+    msgs.iter()
+        .filter_map(|m| {
+            if let Message::TaskCancelConfirm { task_id, kind } = m {
+                Some((task_id.clone(), *kind))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -116,10 +176,16 @@ fn heartbeats_are_echoed_with_the_storage_address() {
     let mut sim = Sim::new(config());
     let c = b("Client|1");
     sim.send(&c, enc::client_heartbeat(&ClientHeartbeat::default()));
-    assert_eq!(sim.take(&c), vec![Message::NotForScheduler(Kind::ClientHeartbeatEcho)]);
+    assert_eq!(
+        sim.take(&c),
+        vec![Message::NotForScheduler(Kind::ClientHeartbeatEcho)]
+    );
     let w = b("Worker|a");
     sim.worker(&w, 10);
-    assert_eq!(sim.take(&w), vec![Message::NotForScheduler(Kind::WorkerHeartbeatEcho)]);
+    assert_eq!(
+        sim.take(&w),
+        vec![Message::NotForScheduler(Kind::WorkerHeartbeatEcho)]
+    );
 }
 
 #[test]
@@ -132,7 +198,10 @@ fn submit_dispatch_result_round_trip() {
     sim.submit(&c, "t1");
     assert_eq!(tasks_in(&sim.take(&w)), vec![b("t1")]);
     sim.send(&w, result(b"t1", true));
-    assert_eq!(results_in(&sim.take(&c)), vec![(b("t1"), ResultType::Success)]);
+    assert_eq!(
+        results_in(&sim.take(&c)),
+        vec![(b("t1"), ResultType::Success)]
+    );
     assert!(sim.s.tasks.is_empty());
     // A second result for the same task is refused: the client hears about it once.
     sim.send(&w, result(b"t1", true));
@@ -152,7 +221,11 @@ fn tasks_queue_beyond_worker_capacity_and_refill_one_per_result() {
     assert_eq!(tasks_in(&sim.take(&w)), vec![b("t0"), b("t1")]);
     assert_eq!(sim.s.queued, 8);
     sim.send(&w, result(b"t0", true));
-    assert_eq!(tasks_in(&sim.take(&w)), vec![b("t2")], "one freed slot, one dispatch, FIFO order");
+    assert_eq!(
+        tasks_in(&sim.take(&w)),
+        vec![b("t2")],
+        "one freed slot, one dispatch, FIFO order"
+    );
 }
 
 #[test]
@@ -176,14 +249,35 @@ fn cancel_queued_running_and_unknown() {
     sim.submit(&c, "queued");
     sim.take(&w);
     sim.send(&c, enc::task_cancel(b"queued", true));
-    assert_eq!(confirms_in(&sim.take(&c)), vec![(b("queued"), CancelConfirmType::Canceled)]);
+    assert_eq!(
+        confirms_in(&sim.take(&c)),
+        vec![(b("queued"), CancelConfirmType::Canceled)]
+    );
     sim.send(&c, enc::task_cancel(b"run", true));
-    assert_eq!(sim.take(&w), vec![Message::TaskCancel { task_id: b("run"), force: true }]);
-    assert!(sim.take(&c).is_empty(), "no confirm until the worker answers");
-    sim.send(&w, enc::task_cancel_confirm(b"run", CancelConfirmType::Canceled));
-    assert_eq!(confirms_in(&sim.take(&c)), vec![(b("run"), CancelConfirmType::Canceled)]);
+    assert_eq!(
+        sim.take(&w),
+        vec![Message::TaskCancel {
+            task_id: b("run"),
+            force: true
+        }]
+    );
+    assert!(
+        sim.take(&c).is_empty(),
+        "no confirm until the worker answers"
+    );
+    sim.send(
+        &w,
+        enc::task_cancel_confirm(b"run", CancelConfirmType::Canceled),
+    );
+    assert_eq!(
+        confirms_in(&sim.take(&c)),
+        vec![(b("run"), CancelConfirmType::Canceled)]
+    );
     sim.send(&c, enc::task_cancel(b"nope", true));
-    assert_eq!(confirms_in(&sim.take(&c)), vec![(b("nope"), CancelConfirmType::CancelNotFound)]);
+    assert_eq!(
+        confirms_in(&sim.take(&c)),
+        vec![(b("nope"), CancelConfirmType::CancelNotFound)]
+    );
     assert!(sim.s.tasks.is_empty());
 }
 
@@ -196,9 +290,18 @@ fn result_racing_a_cancel_ends_as_cancel_not_found() {
     sim.submit(&c, "t");
     sim.send(&c, enc::task_cancel(b"t", true));
     sim.send(&w, result(b"t", true));
-    assert!(results_in(&sim.take(&c)).is_empty(), "the result is refused while canceling");
-    sim.send(&w, enc::task_cancel_confirm(b"t", CancelConfirmType::CancelNotFound));
-    assert_eq!(confirms_in(&sim.take(&c)), vec![(b("t"), CancelConfirmType::CancelNotFound)]);
+    assert!(
+        results_in(&sim.take(&c)).is_empty(),
+        "the result is refused while canceling"
+    );
+    sim.send(
+        &w,
+        enc::task_cancel_confirm(b"t", CancelConfirmType::CancelNotFound),
+    );
+    assert_eq!(
+        confirms_in(&sim.take(&c)),
+        vec![(b("t"), CancelConfirmType::CancelNotFound)]
+    );
 }
 
 #[test]
@@ -215,7 +318,10 @@ fn worker_disconnect_redispatches_in_order_and_ignores_its_late_results() {
     sim.send(&w1, enc::worker_disconnect_notification());
     assert_eq!(tasks_in(&sim.take(&w2)), vec![b("t0"), b("t1"), b("t2")]);
     sim.send(&w1, result(b"t0", true));
-    assert!(sim.take(&c).is_empty(), "a removed worker's result is not relayed");
+    assert!(
+        sim.take(&c).is_empty(),
+        "a removed worker's result is not relayed"
+    );
     sim.send(&w2, result(b"t0", true));
     assert_eq!(results_in(&sim.take(&c)).len(), 1);
 }
@@ -237,6 +343,7 @@ fn worker_heartbeat_timeout_and_lost_connection() {
     }
     assert_eq!(tasks_in(&sim.take(&w2)), vec![b("t0")]);
     assert!(sim.s.workers.get(&w1).is_none());
+    sim.take(&w1);
     // Connection loss: removed after the grace period, not after the full timeout.
     sim.s.peer_closed(sim.now, &w2);
     sim.worker(&w1, 10);
@@ -252,17 +359,44 @@ fn client_disconnect_cancels_its_tasks_and_deletes_its_objects() {
     sim.client(&c);
     sim.worker(&w, 10);
     sim.take(&w);
-    let obj = ObjectInstruction { kind: InstructionType::Create, object_user: c.clone(), ids: vec![Bytes::from(vec![5; 32])], types: vec![1], names: vec![b("x")], sizes: vec![3] };
+    let obj = ObjectInstruction {
+        kind: InstructionType::Create,
+        object_user: c.clone(),
+        ids: vec![Bytes::from(vec![5; 32])],
+        types: vec![1],
+        names: vec![b("x")],
+        sizes: vec![3],
+    };
     sim.send(&c, enc::object_instruction(&obj));
     sim.submit(&c, "t");
     sim.take(&w);
     sim.send(&c, enc::client_disconnect(false));
-    assert_eq!(sim.take(&w), vec![Message::TaskCancel { task_id: b("t"), force: true }]);
-    sim.send(&w, enc::task_cancel_confirm(b"t", CancelConfirmType::Canceled));
-    assert!(sim.take(&c).is_empty(), "nothing is sent to a client that left");
+    assert_eq!(
+        sim.take(&w),
+        vec![Message::TaskCancel {
+            task_id: b("t"),
+            force: true
+        }]
+    );
+    sim.send(
+        &w,
+        enc::task_cancel_confirm(b"t", CancelConfirmType::Canceled),
+    );
+    assert!(
+        sim.take(&c).is_empty(),
+        "nothing is sent to a client that left"
+    );
     sim.advance(Duration::from_secs(2));
-    assert_eq!(sim.storage.iter().filter(|o| matches!(o, StorageOp::Delete(_))).count(), 1);
-    assert!(matches!(&sim.take(&w)[..], [Message::ObjectInstruction(o)] if o.kind == InstructionType::Delete));
+    assert_eq!(
+        sim.storage
+            .iter()
+            .filter(|o| matches!(o, StorageOp::Delete(_)))
+            .count(),
+        1
+    );
+    assert!(
+        matches!(&sim.take(&w)[..], [Message::ObjectInstruction(o)] if o.kind == InstructionType::Delete)
+    );
 }
 
 #[test]
@@ -284,14 +418,20 @@ fn shutdown_is_refused_when_protected_and_honoured_otherwise() {
     sim.worker(&w, 10);
     sim.take(&w);
     sim.send(&c, enc::client_disconnect(true));
-    assert_eq!(sim.take(&c), vec![Message::NotForScheduler(Kind::ClientShutdownResponse)]);
+    assert_eq!(
+        sim.take(&c),
+        vec![Message::NotForScheduler(Kind::ClientShutdownResponse)]
+    );
     assert!(!sim.shutdown);
     let mut sim = Sim::new(config());
     sim.client(&c);
     sim.worker(&w, 10);
     sim.take(&w);
     sim.send(&c, enc::client_disconnect(true));
-    assert_eq!(sim.take(&w), vec![Message::ClientDisconnect { shutdown: true }]);
+    assert_eq!(
+        sim.take(&w),
+        vec![Message::ClientDisconnect { shutdown: true }]
+    );
     assert!(sim.shutdown);
 }
 
@@ -300,11 +440,22 @@ fn graph(c: &Bytes, nodes: &[(&str, &[&str])], targets: &[&str]) -> Bytes {
         .iter()
         .map(|(id, deps)| {
             let mut t = task_msg(c, id);
-            t.args = deps.iter().map(|d| TaskArg { is_task: true, data: b(d) }).collect();
+            t.args = deps
+                .iter()
+                .map(|d| TaskArg {
+                    is_task: true,
+                    data: b(d),
+                })
+                .collect();
             t
         })
         .collect();
-    enc::graph_task(&GraphTask { task_id: b("U"), source: c.clone(), targets: targets.iter().map(|t| b(t)).collect(), graph })
+    enc::graph_task(&GraphTask {
+        task_id: b("U"),
+        source: c.clone(),
+        targets: targets.iter().map(|t| b(t)).collect(),
+        graph,
+    })
 }
 
 #[test]
@@ -314,17 +465,28 @@ fn graph_runs_in_dependency_order_rewrites_args_and_collects_intermediates() {
     sim.client(&c);
     sim.worker(&w, 10);
     sim.take(&w);
-    sim.send(&c, graph(&c, &[("a", &[]), ("b", &["a"]), ("c", &["b"])], &["c"]));
+    sim.send(
+        &c,
+        graph(&c, &[("a", &[]), ("b", &["a"]), ("c", &["b"])], &["c"]),
+    );
     assert_eq!(tasks_in(&sim.take(&w)), vec![b("a")]);
     sim.send(&w, result(b"a", true));
     let sent = sim.take(&w);
-    let Message::Task(tb) = &sent[0] else { panic!("b must be dispatched") };
-    assert!(!tb.args[0].is_task, "graph arguments are rewritten to object ids");
+    let Message::Task(tb) = &sent[0] else {
+        panic!("b must be dispatched")
+    };
+    assert!(
+        !tb.args[0].is_task,
+        "graph arguments are rewritten to object ids"
+    );
     assert_eq!(&tb.args[0].data[..1], b"a");
     sim.send(&w, result(b"b", true));
     sim.send(&w, result(b"c", true));
     let got = results_in(&sim.take(&c));
-    assert_eq!(got.iter().map(|r| r.0.clone()).collect::<Vec<_>>(), vec![b("a"), b("b"), b("c"), b("U")]);
+    assert_eq!(
+        got.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        vec![b("a"), b("b"), b("c"), b("U")]
+    );
     assert!(sim.s.graphs.graphs.is_empty());
 }
 
@@ -334,11 +496,28 @@ fn graph_failure_propagates_to_every_remaining_node() {
     let (c, w) = (b("Client|1"), b("Worker|a"));
     sim.client(&c);
     sim.worker(&w, 10);
-    sim.send(&c, graph(&c, &[("a", &[]), ("b", &["a"]), ("c", &["b"])], &["c"]));
+    sim.send(
+        &c,
+        graph(&c, &[("a", &[]), ("b", &["a"]), ("c", &["b"])], &["c"]),
+    );
     sim.send(&w, result(b"a", false));
     let got = results_in(&sim.take(&c));
-    assert_eq!(got, vec![(b("a"), ResultType::Failed), (b("b"), ResultType::Failed), (b("c"), ResultType::Failed), (b("U"), ResultType::Failed)]);
-    assert_eq!(sim.storage.iter().filter(|o| matches!(o, StorageOp::Duplicate { .. })).count(), 2);
+    assert_eq!(
+        got,
+        vec![
+            (b("a"), ResultType::Failed),
+            (b("b"), ResultType::Failed),
+            (b("c"), ResultType::Failed),
+            (b("U"), ResultType::Failed)
+        ]
+    );
+    assert_eq!(
+        sim.storage
+            .iter()
+            .filter(|o| matches!(o, StorageOp::Duplicate { .. }))
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -348,17 +527,32 @@ fn graph_cancel_behind_a_running_node_completes() {
     let (c, w) = (b("Client|1"), b("Worker|a"));
     sim.client(&c);
     sim.worker(&w, 10);
-    sim.send(&c, graph(&c, &[("a", &[]), ("b", &["a"]), ("c", &["b"])], &["c"]));
+    sim.send(
+        &c,
+        graph(&c, &[("a", &[]), ("b", &["a"]), ("c", &["b"])], &["c"]),
+    );
     sim.send(&w, result(b"a", true));
     sim.take(&w);
     sim.take(&c);
     sim.send(&c, enc::task_cancel(b"U", true));
-    assert_eq!(sim.take(&w), vec![Message::TaskCancel { task_id: b("b"), force: true }]);
-    sim.send(&w, enc::task_cancel_confirm(b"b", CancelConfirmType::Canceled));
+    assert_eq!(
+        sim.take(&w),
+        vec![Message::TaskCancel {
+            task_id: b("b"),
+            force: true
+        }]
+    );
+    sim.send(
+        &w,
+        enc::task_cancel_confirm(b"b", CancelConfirmType::Canceled),
+    );
     let confirms = confirms_in(&sim.take(&c));
     assert!(confirms.contains(&(b("b"), CancelConfirmType::Canceled)));
     assert!(confirms.contains(&(b("c"), CancelConfirmType::Canceled)));
-    assert_eq!(confirms.last().unwrap(), &(b("U"), CancelConfirmType::Canceled));
+    assert_eq!(
+        confirms.last().unwrap(),
+        &(b("U"), CancelConfirmType::Canceled)
+    );
     assert!(sim.s.graphs.graphs.is_empty() && sim.s.tasks.is_empty());
 }
 
@@ -380,14 +574,30 @@ fn balancing_moves_queued_tasks_after_stable_advice() {
         sim.worker(&w2, 100);
         sim.client(&c);
     }
-    let cancels: Vec<_> = sim.take(&w1).into_iter().filter(|m| matches!(m, Message::TaskCancel { force: false, .. })).collect();
-    assert_eq!(cancels.len(), 3, "even_load moves the 3 youngest of 7 queued (flow F10)");
+    let cancels: Vec<_> = sim
+        .take(&w1)
+        .into_iter()
+        .filter(|m| matches!(m, Message::TaskCancel { force: false, .. }))
+        .collect();
+    assert_eq!(
+        cancels.len(),
+        3,
+        "even_load moves the 3 youngest of 7 queued (flow F10)"
+    );
     for m in cancels {
-        let Message::TaskCancel { task_id, .. } = m else { unreachable!() };
-        sim.send(&w1, enc::task_cancel_confirm(&task_id, CancelConfirmType::Canceled));
+        let Message::TaskCancel { task_id, .. } = m else {
+            unreachable!()
+        };
+        sim.send(
+            &w1,
+            enc::task_cancel_confirm(&task_id, CancelConfirmType::Canceled),
+        );
     }
     assert_eq!(tasks_in(&sim.take(&w2)).len(), 3);
-    assert!(sim.take(&c).is_empty(), "the client sees nothing of balancing");
+    assert!(
+        sim.take(&c).is_empty(),
+        "the client sees nothing of balancing"
+    );
 }
 
 // ------------------------------------------------------------------ randomized simulation
@@ -420,15 +630,18 @@ fn run_random(seed: u64, steps: usize) {
     let mut next_worker = 0;
     let mut submitted: Vec<(Bytes, Bytes)> = Vec::new();
     let mut answers: HashMap<Bytes, u32> = HashMap::new();
+    let mut cancelled: std::collections::HashSet<Bytes> = Default::default();
     for c in &clients {
         sim.client(c);
     }
-    let mut collect = |sim: &mut Sim, answers: &mut HashMap<Bytes, u32>, clients: &[Bytes]| {
+    let collect = |sim: &mut Sim, answers: &mut HashMap<Bytes, u32>, clients: &[Bytes]| {
         for c in clients {
             for m in sim.take(c) {
                 match m {
                     Message::TaskResult(r) => *answers.entry(r.task_id).or_default() += 1,
-                    Message::TaskCancelConfirm { task_id, .. } => *answers.entry(task_id).or_default() += 1,
+                    Message::TaskCancelConfirm { task_id, .. } => {
+                        *answers.entry(task_id).or_default() += 1
+                    }
                     _ => {}
                 }
             }
@@ -439,22 +652,35 @@ fn run_random(seed: u64, steps: usize) {
             0 if workers.values().filter(|w| w.alive).count() < 4 => {
                 let id = b(&format!("Worker|{next_worker}"));
                 next_worker += 1;
-                workers.insert(id.clone(), VWorker { alive: true, ..Default::default() });
+                workers.insert(
+                    id.clone(),
+                    VWorker {
+                        alive: true,
+                        ..Default::default()
+                    },
+                );
                 sim.worker(&id, 1 + rng.below(5) as u32);
             }
-            1 | 2 | 3 => {
+            1..=3 => {
                 let c = clients[rng.below(clients.len() as u64) as usize].clone();
                 let id = format!("t{step}");
                 submitted.push((c.clone(), b(&id)));
                 sim.submit(&c, &id);
             }
             4 if !submitted.is_empty() => {
+                // Like a real client: cancel a task it is still waiting for, once.
                 let (c, t) = submitted[rng.below(submitted.len() as u64) as usize].clone();
-                sim.send(&c, enc::task_cancel(&t, true));
+                if !answers.contains_key(&t) && cancelled.insert(t.clone()) {
+                    sim.send(&c, enc::task_cancel(&t, true));
+                }
             }
             5 => {
                 // Kill a worker: either it says goodbye or its connection just drops.
-                let alive: Vec<Bytes> = workers.iter().filter(|(_, w)| w.alive).map(|(k, _)| k.clone()).collect();
+                let alive: Vec<Bytes> = workers
+                    .iter()
+                    .filter(|(_, w)| w.alive)
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 if let Some(id) = alive.get(rng.below(alive.len().max(1) as u64) as usize) {
                     workers.get_mut(id).unwrap().alive = false;
                     if rng.below(2) == 0 {
@@ -513,23 +739,34 @@ fn run_random(seed: u64, steps: usize) {
     }
     // Quiesce: one healthy worker drains everything that is left.
     let healer = b("Worker|healer");
-    workers.insert(healer.clone(), VWorker { alive: true, ..Default::default() });
+    workers.insert(
+        healer.clone(),
+        VWorker {
+            alive: true,
+            ..Default::default()
+        },
+    );
     sim.worker(&healer, 1000);
     for _ in 0..2000 {
-        for m in sim.take(&healer) {
-            if let Message::Task(t) = m {
-                workers.get_mut(&healer).unwrap().queue.push(t.task_id);
-            }
-        }
-        let q = std::mem::take(&mut workers.get_mut(&healer).unwrap().queue);
-        for t in q {
-            sim.send(&healer, result(&t, true));
-        }
         for (id, w) in workers.iter_mut().filter(|(_, w)| w.alive) {
-            if *id != healer {
-                for t in std::mem::take(&mut w.queue) {
-                    sim.send(id, result(&t, true));
+            for m in sim.take(id) {
+                match m {
+                    Message::Task(t) => w.queue.push(t.task_id),
+                    Message::TaskCancel { task_id, .. } => {
+                        let kind = match w.queue.iter().position(|t| *t == task_id) {
+                            Some(p) => {
+                                w.queue.remove(p);
+                                CancelConfirmType::Canceled
+                            }
+                            None => CancelConfirmType::CancelNotFound,
+                        };
+                        sim.send(id, enc::task_cancel_confirm(&task_id, kind));
+                    }
+                    _ => {}
                 }
+            }
+            for t in std::mem::take(&mut w.queue) {
+                sim.send(id, result(&t, true));
             }
             sim.worker(id, 1);
         }
@@ -542,9 +779,29 @@ fn run_random(seed: u64, steps: usize) {
             break;
         }
     }
-    assert!(sim.s.tasks.is_empty(), "seed {seed}: {} tasks never finished", sim.s.tasks.len());
+    let stuck: Vec<String> = sim
+        .s
+        .tasks
+        .iter()
+        .map(|(id, e)| {
+            format!(
+                "{id:?} {:?} holder={:?} out={}",
+                e.state,
+                e.holder.map(|(k, _)| sim.s.workers.slab[k].id.clone()),
+                e.cancels_outstanding
+            )
+        })
+        .collect();
+    assert!(
+        sim.s.tasks.is_empty(),
+        "seed {seed}: tasks never finished: {stuck:?}"
+    );
     for (_, t) in &submitted {
-        assert_eq!(answers.get(t).copied().unwrap_or(0), 1, "seed {seed}: task {t:?} must get exactly one final answer");
+        assert_eq!(
+            answers.get(t).copied().unwrap_or(0),
+            1,
+            "seed {seed}: task {t:?} must get exactly one final answer"
+        );
     }
 }
 

@@ -11,9 +11,15 @@ pub type Advice = Vec<(WorkerKey, Vec<Bytes>)>;
 /// up in worker order so that every idle worker can get something.
 pub fn even_load(workers: &Workers) -> Advice {
     let order = workers.ids_in_order();
-    let q: Vec<usize> = order.iter().map(|k| (workers.slab[*k].tasks.len()).saturating_sub(1)).collect();
+    let q: Vec<usize> = order
+        .iter()
+        .map(|k| (workers.slab[*k].tasks.len()).saturating_sub(1))
+        .collect();
     let total: usize = q.iter().sum();
-    let idle = order.iter().filter(|k| workers.slab[**k].tasks.is_empty()).count();
+    let idle = order
+        .iter()
+        .filter(|k| workers.slab[**k].tasks.is_empty())
+        .count();
     if total == 0 || idle == 0 {
         return Vec::new();
     }
@@ -39,7 +45,14 @@ pub fn even_load(workers: &Workers) -> Advice {
         .zip(moves)
         .filter(|(_, m)| *m > 0)
         .map(|(k, m)| {
-            let ids: Vec<Bytes> = workers.slab[*k].tasks.values().rev().take(m).rev().cloned().collect();
+            let ids: Vec<Bytes> = workers.slab[*k]
+                .tasks
+                .values()
+                .rev()
+                .take(m)
+                .rev()
+                .cloned()
+                .collect();
             (*k, ids)
         })
         .collect()
@@ -53,17 +66,25 @@ pub fn capability(workers: &Workers, required: &dyn Fn(&Bytes) -> BTreeSet<Strin
     }
     let total: usize = order.iter().map(|k| workers.slab[*k].tasks.len()).sum();
     let target = (total as f64 / order.len() as f64).max(1.0);
-    let mut load: Vec<(WorkerKey, f64)> = order.iter().map(|k| (*k, workers.slab[*k].tasks.len() as f64)).collect();
+    let mut load: Vec<(WorkerKey, f64)> = order
+        .iter()
+        .map(|k| (*k, workers.slab[*k].tasks.len() as f64))
+        .collect();
     let mut advice: Advice = Vec::new();
     let mut skipped: BTreeSet<Bytes> = BTreeSet::new();
     let mut moved: BTreeSet<Bytes> = BTreeSet::new();
-    loop {
-        // Most loaded worker still at least one task above target.
-        let Some(src) = load.iter().enumerate().filter(|(_, (_, n))| n - target >= 1.0).max_by(|a, b| a.1 .1.total_cmp(&b.1 .1)).map(|(i, _)| i) else {
-            break;
-        };
+    // Most loaded worker still at least one task above target.
+    while let Some(src) = load
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, n))| n - target >= 1.0)
+        .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+        .map(|(i, _)| i)
+    {
         let src_key = load[src].0;
-        let mut receivers: Vec<usize> = (0..load.len()).filter(|&i| target - load[i].1 >= 1.0).collect();
+        let mut receivers: Vec<usize> = (0..load.len())
+            .filter(|&i| target - load[i].1 >= 1.0)
+            .collect();
         receivers.sort_by(|a, b| load[*a].1.total_cmp(&load[*b].1));
         let mut found = None;
         for t in workers.slab[src_key].tasks.values().rev() {
@@ -71,7 +92,10 @@ pub fn capability(workers: &Workers, required: &dyn Fn(&Bytes) -> BTreeSet<Strin
                 continue;
             }
             let need = required(t);
-            if let Some(&r) = receivers.iter().find(|&&r| need.is_subset(&workers.slab[load[r].0].capability_names)) {
+            if let Some(&r) = receivers
+                .iter()
+                .find(|&&r| need.is_subset(&workers.slab[load[r].0].capability_names))
+            {
                 found = Some((t.clone(), r));
                 break;
             }
@@ -103,7 +127,14 @@ mod tests {
         let mut ws = Workers::default();
         let now = Instant::now();
         for (i, n) in loads.iter().enumerate() {
-            let k = ws.add(Bytes::from(format!("w{i}")), WorkerHeartbeat { queue_size: 1000, ..Default::default() }, now);
+            let k = ws.add(
+                Bytes::from(format!("w{i}")),
+                WorkerHeartbeat {
+                    queue_size: 1000,
+                    ..Default::default()
+                },
+                now,
+            );
             for j in 0..*n {
                 ws.assign(k, Bytes::from(format!("w{i}t{j}")));
             }

@@ -36,7 +36,10 @@ impl Clients {
     }
 
     pub fn add_task(&mut self, client: &Bytes, task: &Bytes) {
-        self.tasks.entry(client.clone()).or_default().insert(task.clone());
+        self.tasks
+            .entry(client.clone())
+            .or_default()
+            .insert(task.clone());
     }
 
     pub fn remove_task(&mut self, client: &Bytes, task: &Bytes) {
@@ -58,7 +61,13 @@ impl Clients {
 }
 
 impl Scheduler {
-    pub(crate) fn on_client_heartbeat(&mut self, now: Instant, from: &Bytes, h: ClientHeartbeat, out: &mut Vec<Output>) {
+    pub(crate) fn on_client_heartbeat(
+        &mut self,
+        now: Instant,
+        from: &Bytes,
+        h: ClientHeartbeat,
+        out: &mut Vec<Output>,
+    ) {
         let echo = enc::client_heartbeat_echo(&self.config.storage_address);
         self.send(out, from, Kind::ClientHeartbeatEcho, echo);
         match self.clients.registered.get_mut(from) {
@@ -68,25 +77,58 @@ impl Scheduler {
             }
             None => {
                 info!("client {} connected", lossy(from));
-                self.clients.registered.insert(from.clone(), ClientInfo { connected_at: now, last_seen: now, heartbeat: h });
+                self.clients.registered.insert(
+                    from.clone(),
+                    ClientInfo {
+                        connected_at: now,
+                        last_seen: now,
+                        heartbeat: h,
+                    },
+                );
             }
         }
     }
 
-    pub(crate) fn on_client_disconnect(&mut self, from: &Bytes, shutdown: bool, out: &mut Vec<Output>) {
+    pub(crate) fn on_client_disconnect(
+        &mut self,
+        from: &Bytes,
+        shutdown: bool,
+        out: &mut Vec<Output>,
+    ) {
         if !shutdown {
             info!("client {} disconnected", lossy(from));
             self.remove_client(from, out);
             return;
         }
         if self.config.protected {
-            warn!("client {} asked for shutdown, refused: scheduler is protected", lossy(from));
-            self.send(out, from, Kind::ClientShutdownResponse, enc::client_shutdown_response(false));
+            warn!(
+                "client {} asked for shutdown, refused: scheduler is protected",
+                lossy(from)
+            );
+            self.send(
+                out,
+                from,
+                Kind::ClientShutdownResponse,
+                enc::client_shutdown_response(false),
+            );
             return;
         }
-        info!("client {} requested shutdown: shutting down workers and scheduler", lossy(from));
-        self.send(out, from, Kind::ClientShutdownResponse, enc::client_shutdown_response(true));
-        let keys: Vec<_> = self.workers.slab.iter().map(|(k, w)| (k, w.id.clone())).collect();
+        info!(
+            "client {} requested shutdown: shutting down workers and scheduler",
+            lossy(from)
+        );
+        self.send(
+            out,
+            from,
+            Kind::ClientShutdownResponse,
+            enc::client_shutdown_response(true),
+        );
+        let keys: Vec<_> = self
+            .workers
+            .slab
+            .iter()
+            .map(|(k, w)| (k, w.id.clone()))
+            .collect();
         let frame = enc::client_disconnect(true);
         for (k, id) in keys {
             self.send(out, &id, Kind::ClientDisconnect, frame.clone());
@@ -98,12 +140,22 @@ impl Scheduler {
     /// Forgets a client: force-cancels its tasks and releases its objects.
     pub fn remove_client(&mut self, client: &Bytes, out: &mut Vec<Output>) {
         self.clients.registered.remove(client);
-        let ids: Vec<Bytes> = self.clients.tasks.remove(client).map(|s| s.into_iter().collect()).unwrap_or_default();
+        let ids: Vec<Bytes> = self
+            .clients
+            .tasks
+            .remove(client)
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_default();
         for id in ids {
             if let Some(umbrella) = self.graphs.graph_of(&id) {
                 self.cancel_graph(&umbrella, out);
             } else if self.tasks.contains_key(&id) {
-                self.apply(&id, Event::TaskCancelRequested, Ctx::Cancel(enc::task_cancel(&id, true)), out);
+                self.apply(
+                    &id,
+                    Event::TaskCancelRequested,
+                    Ctx::Cancel(enc::task_cancel(&id, true)),
+                    out,
+                );
             }
         }
         self.objects.release_client(client);
@@ -119,7 +171,11 @@ impl Scheduler {
             .map(|(id, _)| id.clone())
             .collect();
         for id in dead {
-            warn!("client {} timed out after {:?} without a heartbeat", lossy(&id), limit);
+            warn!(
+                "client {} timed out after {:?} without a heartbeat",
+                lossy(&id),
+                limit
+            );
             self.remove_client(&id, out);
         }
     }

@@ -6,7 +6,9 @@
 use super::scheduler::{hex, Ctx, Scheduler};
 use super::task::Event;
 use super::Output;
-use crate::wire::{encode as enc, CancelConfirmType, GraphTask, Kind, ResultType, Task, TaskArg, TaskResult};
+use crate::wire::{
+    encode as enc, CancelConfirmType, GraphTask, Kind, ResultType, Task, TaskArg, TaskResult,
+};
 use bytes::Bytes;
 use log::{debug, warn};
 use std::collections::{HashMap, HashSet};
@@ -61,13 +63,26 @@ impl Graph {
             let pending = deps.len();
             nodes.insert(
                 t.task_id.clone(),
-                Node { task: t.clone(), deps, dependents: HashSet::new(), pending_deps: pending, state: NodeState::Waiting, results: Vec::new() },
+                Node {
+                    task: t.clone(),
+                    deps,
+                    dependents: HashSet::new(),
+                    pending_deps: pending,
+                    state: NodeState::Waiting,
+                    results: Vec::new(),
+                },
             );
         }
-        let edges: Vec<(Bytes, Bytes)> =
-            nodes.iter().flat_map(|(id, n)| n.deps.iter().map(move |d| (d.clone(), id.clone()))).collect();
+        let edges: Vec<(Bytes, Bytes)> = nodes
+            .iter()
+            .flat_map(|(id, n)| n.deps.iter().map(move |d| (d.clone(), id.clone())))
+            .collect();
         for (dep, node) in edges {
-            nodes.get_mut(&dep).expect("dep is a node").dependents.insert(node);
+            nodes
+                .get_mut(&dep)
+                .expect("dep is a node")
+                .dependents
+                .insert(node);
         }
         Graph {
             client: g.source.clone(),
@@ -79,20 +94,34 @@ impl Graph {
     }
 
     fn ready(&self) -> Vec<Bytes> {
-        self.order.iter().filter(|id| self.nodes[*id].state == NodeState::Waiting && self.nodes[*id].pending_deps == 0).cloned().collect()
+        self.order
+            .iter()
+            .filter(|id| {
+                self.nodes[*id].state == NodeState::Waiting && self.nodes[*id].pending_deps == 0
+            })
+            .cloned()
+            .collect()
     }
 
     fn running(&self) -> usize {
-        self.nodes.values().filter(|n| n.state == NodeState::Running).count()
+        self.nodes
+            .values()
+            .filter(|n| n.state == NodeState::Running)
+            .count()
     }
 
     fn unfinished(&self) -> usize {
-        self.nodes.values().filter(|n| matches!(n.state, NodeState::Waiting | NodeState::Running)).count()
+        self.nodes
+            .values()
+            .filter(|n| matches!(n.state, NodeState::Waiting | NodeState::Running))
+            .count()
     }
 
     /// Marks `id` finished (done or canceled), unblocking its dependents.
     fn settle(&mut self, id: &Bytes, state: NodeState) {
-        let Some(n) = self.nodes.get_mut(id) else { return };
+        let Some(n) = self.nodes.get_mut(id) else {
+            return;
+        };
         if matches!(n.state, NodeState::Done | NodeState::Canceled) {
             return;
         }
@@ -110,8 +139,15 @@ impl Graph {
         let mut t = self.nodes[id].task.clone();
         for a in &mut t.args {
             if a.is_task {
-                let data = self.nodes.get(&a.data).and_then(|d| d.results.first().cloned()).unwrap_or_else(|| a.data.clone());
-                *a = TaskArg { is_task: false, data };
+                let data = self
+                    .nodes
+                    .get(&a.data)
+                    .and_then(|d| d.results.first().cloned())
+                    .unwrap_or_else(|| a.data.clone());
+                *a = TaskArg {
+                    is_task: false,
+                    data,
+                };
             }
         }
         t
@@ -149,16 +185,31 @@ impl Graphs {
 
 impl Scheduler {
     pub(crate) fn on_graph_task(&mut self, g: GraphTask, out: &mut Vec<Output>) {
-        if self.graphs.graphs.contains_key(&g.task_id) || g.graph.iter().any(|t| self.tasks.contains_key(&t.task_id) || self.graphs.node_of.contains_key(&t.task_id)) {
-            warn!("graph task {} reuses a live task id: dropped", hex(&g.task_id));
+        if self.graphs.graphs.contains_key(&g.task_id)
+            || g.graph.iter().any(|t| {
+                self.tasks.contains_key(&t.task_id) || self.graphs.node_of.contains_key(&t.task_id)
+            })
+        {
+            warn!(
+                "graph task {} reuses a live task id: dropped",
+                hex(&g.task_id)
+            );
             return;
         }
         let graph = Graph::new(&g);
         self.clients.add_task(&g.source, &g.task_id);
         for t in &g.graph {
-            self.graphs.node_of.insert(t.task_id.clone(), g.task_id.clone());
+            self.graphs
+                .node_of
+                .insert(t.task_id.clone(), g.task_id.clone());
             let target = graph.targets.contains(&t.task_id);
-            self.publish_graph_node(&g.task_id, &t.task_id, target, &graph.nodes[&t.task_id].deps, out);
+            self.publish_graph_node(
+                &g.task_id,
+                &t.task_id,
+                target,
+                &graph.nodes[&t.task_id].deps,
+                out,
+            );
         }
         self.graphs.graphs.insert(g.task_id.clone(), graph);
         self.graph_dispatch(&g.task_id, out);
@@ -166,7 +217,9 @@ impl Scheduler {
 
     /// Submits every node whose dependencies are done; finishes the graph when nothing is left.
     fn graph_dispatch(&mut self, umbrella: &Bytes, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.graphs.get_mut(umbrella) else { return };
+        let Some(g) = self.graphs.graphs.get_mut(umbrella) else {
+            return;
+        };
         let ready = g.ready();
         let mut submit = Vec::with_capacity(ready.len());
         for id in &ready {
@@ -184,17 +237,30 @@ impl Scheduler {
     }
 
     fn finish_graph(&mut self, umbrella: &Bytes, result: ResultType, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.forget(umbrella) else { return };
+        let Some(g) = self.graphs.forget(umbrella) else {
+            return;
+        };
         if self.clients.has_task(&g.client, umbrella) {
-            self.send(out, &g.client, Kind::TaskResult, enc::task_result(umbrella, result, b"", &[]));
+            self.send(
+                out,
+                &g.client,
+                Kind::TaskResult,
+                enc::task_result(umbrella, result, b"", &[]),
+            );
             self.clients.remove_task(&g.client, umbrella);
         }
     }
 
     /// Graph hook after a node's TaskResult was relayed to the client.
     pub(crate) fn graph_node_result(&mut self, id: &Bytes, r: &TaskResult, out: &mut Vec<Output>) {
-        let Some(umbrella) = self.graphs.node_of.get(id).cloned() else { return };
-        let g = self.graphs.graphs.get_mut(&umbrella).expect("node_of points at live graphs");
+        let Some(umbrella) = self.graphs.node_of.get(id).cloned() else {
+            return;
+        };
+        let g = self
+            .graphs
+            .graphs
+            .get_mut(&umbrella)
+            .expect("node_of points at live graphs");
         if g.status == GraphStatus::Canceling {
             self.graph_node_canceled(&umbrella, id, out);
             return;
@@ -218,7 +284,9 @@ impl Scheduler {
         let deps = g.nodes[id].deps.clone();
         let mut garbage = Vec::new();
         for d in deps {
-            let Some(dn) = g.nodes.get_mut(&d) else { continue };
+            let Some(dn) = g.nodes.get_mut(&d) else {
+                continue;
+            };
             dn.dependents.remove(id);
             if dn.dependents.is_empty() && !g.targets.contains(&d) {
                 garbage.extend(std::mem::take(&mut dn.results));
@@ -231,24 +299,57 @@ impl Scheduler {
     }
 
     /// A node failed: every node that will now never run gets a copy of the failure, then the umbrella.
-    fn abort_graph(&mut self, umbrella: &Bytes, failed: &Bytes, r: &TaskResult, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.graphs.get(umbrella) else { return };
+    fn abort_graph(
+        &mut self,
+        umbrella: &Bytes,
+        failed: &Bytes,
+        r: &TaskResult,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(g) = self.graphs.graphs.get(umbrella) else {
+            return;
+        };
         let client = g.client.clone();
-        let victims: Vec<Bytes> =
-            g.order.iter().filter(|id| *id != failed && matches!(g.nodes[*id].state, NodeState::Waiting | NodeState::Running)).cloned().collect();
-        debug!("graph {} aborted by node {}: failing {} node(s)", hex(umbrella), hex(failed), victims.len());
+        let victims: Vec<Bytes> = g
+            .order
+            .iter()
+            .filter(|id| {
+                *id != failed
+                    && matches!(g.nodes[*id].state, NodeState::Waiting | NodeState::Running)
+            })
+            .cloned()
+            .collect();
+        debug!(
+            "graph {} aborted by node {}: failing {} node(s)",
+            hex(umbrella),
+            hex(failed),
+            victims.len()
+        );
         for id in victims {
             let mut copies = Vec::with_capacity(r.results.len());
             for orig in &r.results {
                 let new = fresh_object_id(orig);
-                out.push(Output::Storage(super::StorageOp::Duplicate { new: new.clone(), original: orig.clone() }));
-                let (kind, name, size) =
-                    self.objects.by_id.get(orig).map(|o| (o.kind, o.name.clone(), o.size)).unwrap_or((1, Bytes::new(), 0));
-                self.objects.create(new.clone(), client.clone(), kind, name, size);
+                out.push(Output::Storage(super::StorageOp::Duplicate {
+                    new: new.clone(),
+                    original: orig.clone(),
+                }));
+                let (kind, name, size) = self
+                    .objects
+                    .by_id
+                    .get(orig)
+                    .map(|o| (o.kind, o.name.clone(), o.size))
+                    .unwrap_or((1, Bytes::new(), 0));
+                self.objects
+                    .create(new.clone(), client.clone(), kind, name, size);
                 copies.push(new);
             }
             if self.clients.has_task(&client, umbrella) {
-                self.send(out, &client, Kind::TaskResult, enc::task_result(&id, r.result_type, &r.metadata, &copies));
+                self.send(
+                    out,
+                    &client,
+                    Kind::TaskResult,
+                    enc::task_result(&id, r.result_type, &r.metadata, &copies),
+                );
             }
         }
         self.finish_graph(umbrella, r.result_type, out);
@@ -256,23 +357,42 @@ impl Scheduler {
 
     /// TaskCancel naming the umbrella or a node (or the client went away).
     pub(crate) fn cancel_graph(&mut self, umbrella: &Bytes, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.graphs.get_mut(umbrella) else { return };
+        let Some(g) = self.graphs.graphs.get_mut(umbrella) else {
+            return;
+        };
         if g.status == GraphStatus::Canceling {
             return;
         }
         g.status = GraphStatus::Canceling;
-        let running: Vec<Bytes> = g.order.iter().filter(|id| g.nodes[*id].state == NodeState::Running).cloned().collect();
+        let running: Vec<Bytes> = g
+            .order
+            .iter()
+            .filter(|id| g.nodes[*id].state == NodeState::Running)
+            .cloned()
+            .collect();
         for id in running {
             if self.tasks.contains_key(&id) {
-                self.apply(&id, Event::TaskCancelRequested, Ctx::Cancel(enc::task_cancel(&id, true)), out);
+                self.apply(
+                    &id,
+                    Event::TaskCancelRequested,
+                    Ctx::Cancel(enc::task_cancel(&id, true)),
+                    out,
+                );
             }
         }
         self.graph_settle_canceled(umbrella, out);
     }
 
     /// A running node's machine ended by cancel (or its result arrived while canceling).
-    pub(crate) fn graph_node_canceled(&mut self, umbrella: &Bytes, id: &Bytes, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.graphs.get_mut(umbrella) else { return };
+    pub(crate) fn graph_node_canceled(
+        &mut self,
+        umbrella: &Bytes,
+        id: &Bytes,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(g) = self.graphs.graphs.get_mut(umbrella) else {
+            return;
+        };
         g.settle(id, NodeState::Canceled);
         self.graphs.node_of.remove(id);
         self.graph_settle_canceled(umbrella, out);
@@ -281,11 +401,18 @@ impl Scheduler {
     /// While canceling: every node that has not started is confirmed canceled; once nothing runs, the
     /// umbrella is confirmed and the graph forgotten.
     fn graph_settle_canceled(&mut self, umbrella: &Bytes, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.graphs.get_mut(umbrella) else { return };
+        let Some(g) = self.graphs.graphs.get_mut(umbrella) else {
+            return;
+        };
         if g.status != GraphStatus::Canceling {
             return;
         }
-        let waiting: Vec<Bytes> = g.order.iter().filter(|id| g.nodes[*id].state == NodeState::Waiting).cloned().collect();
+        let waiting: Vec<Bytes> = g
+            .order
+            .iter()
+            .filter(|id| g.nodes[*id].state == NodeState::Waiting)
+            .cloned()
+            .collect();
         for id in &waiting {
             g.settle(id, NodeState::Canceled);
         }
@@ -294,13 +421,23 @@ impl Scheduler {
         for id in waiting {
             self.graphs.node_of.remove(&id);
             if self.clients.has_task(&client, umbrella) {
-                self.send(out, &client, Kind::TaskCancelConfirm, enc::task_cancel_confirm(&id, CancelConfirmType::Canceled));
+                self.send(
+                    out,
+                    &client,
+                    Kind::TaskCancelConfirm,
+                    enc::task_cancel_confirm(&id, CancelConfirmType::Canceled),
+                );
             }
         }
         if done {
             let g = self.graphs.forget(umbrella).expect("live graph");
             if self.clients.has_task(&g.client, umbrella) {
-                self.send(out, &g.client, Kind::TaskCancelConfirm, enc::task_cancel_confirm(umbrella, CancelConfirmType::Canceled));
+                self.send(
+                    out,
+                    &g.client,
+                    Kind::TaskCancelConfirm,
+                    enc::task_cancel_confirm(umbrella, CancelConfirmType::Canceled),
+                );
                 self.clients.remove_task(&g.client, umbrella);
             }
         }

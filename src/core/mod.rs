@@ -27,7 +27,10 @@ use bytes::Bytes;
 pub enum StorageOp {
     Delete(Bytes),
     /// Make `new` an alias of `original`'s content (graph abort copies a failed result).
-    Duplicate { new: Bytes, original: Bytes },
+    Duplicate {
+        new: Bytes,
+        original: Bytes,
+    },
     /// Ask for the six infoGetTotal counters (answered through `Scheduler::on_storage_info`).
     Info,
 }
@@ -35,12 +38,18 @@ pub enum StorageOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// One payload for the peer with this identity on the main socket.
-    Send { to: Bytes, frame: Bytes },
+    Send {
+        to: Bytes,
+        frame: Bytes,
+    },
     /// One payload for every monitor subscriber.
     Monitor(Bytes),
     Storage(StorageOp),
     /// Close this peer's connection (it broke the protocol).
-    Close { peer: Bytes, reason: String },
+    Close {
+        peer: Bytes,
+        reason: String,
+    },
     /// A client asked for shutdown and it was accepted: exit 0 after flushing.
     Shutdown,
 }

@@ -35,14 +35,21 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
         b.set_rss_free(s.stats.rss_free);
         {
             let clients: Vec<_> = s.clients.registered.iter().collect();
-            let mut l = b.reborrow().init_client_manager().init_clients(clients.len() as u32);
+            let mut l = b
+                .reborrow()
+                .init_client_manager()
+                .init_clients(clients.len() as u32);
             for (i, (id, c)) in clients.iter().enumerate() {
                 let mut e = l.reborrow().get(i as u32);
                 e.set_client_id(id);
                 e.set_num_task(s.clients.num_tasks(id) as u32);
                 e.set_latency_microseconds(c.heartbeat.latency_us);
                 e.set_last_seen_seconds(secs_u16(now.saturating_duration_since(c.last_seen)));
-                e.set_connected_seconds(now.saturating_duration_since(c.connected_at).as_secs().min(u32::MAX as u64) as u32);
+                e.set_connected_seconds(
+                    now.saturating_duration_since(c.connected_at)
+                        .as_secs()
+                        .min(u32::MAX as u64) as u32,
+                );
                 e.set_hostname(c.heartbeat.hostname.as_str());
                 let mut r = e.init_resource();
                 r.set_cpu(c.heartbeat.resource.cpu);
@@ -63,7 +70,10 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
         }
         {
             let counts = s.state_counts();
-            let mut l = b.reborrow().init_task_manager().init_state_to_count(counts.len() as u32);
+            let mut l = b
+                .reborrow()
+                .init_task_manager()
+                .init_state_to_count(counts.len() as u32);
             for (i, c) in counts.iter().enumerate() {
                 let mut p = l.reborrow().get(i as u32);
                 p.set_state(i as u8);
@@ -72,7 +82,10 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
         }
         {
             let keys = s.workers.ids_in_order();
-            let mut l = b.reborrow().init_worker_manager().init_workers(keys.len() as u32);
+            let mut l = b
+                .reborrow()
+                .init_worker_manager()
+                .init_workers(keys.len() as u32);
             for (i, k) in keys.iter().enumerate() {
                 let w = &s.workers.slab[*k];
                 let h = &w.heartbeat;
@@ -92,7 +105,10 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
                 e.set_lag_microseconds(h.latency_us as u64);
                 e.set_last_seen_seconds(secs_u16(now.saturating_duration_since(w.last_seen)));
                 let itl = match h.processors.iter().find(|p| !p.suspended) {
-                    Some(p) => format!("{}{}{}", p.initialized as u8, p.has_task as u8, h.task_lock as u8),
+                    Some(p) => format!(
+                        "{}{}{}",
+                        p.initialized as u8, p.has_task as u8, h.task_lock as u8
+                    ),
                     None => format!("00{}", h.task_lock as u8),
                 };
                 e.set_itl(itl.as_str());
@@ -122,7 +138,12 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
                 for (i, (id, _)) in managers.iter().enumerate() {
                     let mut p = l.reborrow().get(i as u32);
                     p.set_worker_manager_i_d(id);
-                    let ws: Vec<&Bytes> = s.managers.workers_of.get(*id).map(|s| s.iter().collect()).unwrap_or_default();
+                    let ws: Vec<&Bytes> = s
+                        .managers
+                        .workers_of
+                        .get(*id)
+                        .map(|s| s.iter().collect())
+                        .unwrap_or_default();
                     let mut wl = p.init_worker_i_ds(ws.len() as u32);
                     for (j, w) in ws.iter().enumerate() {
                         wl.set(j as u32, w);
@@ -136,7 +157,12 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
                 d.set_identity(String::from_utf8_lossy(&m.identity).as_ref());
                 d.set_last_seen_seconds(secs_u16(now.saturating_duration_since(m.last_seen)));
                 d.set_max_task_concurrency(m.heartbeat.max_task_concurrency);
-                let mut names: Vec<&str> = m.heartbeat.capabilities.iter().map(|c| c.name.as_str()).collect();
+                let mut names: Vec<&str> = m
+                    .heartbeat
+                    .capabilities
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
                 names.sort();
                 d.set_capabilities(names.join(" ").as_str());
                 d.set_pending_workers(m.desired.saturating_sub(s.managers.worker_count(id)));

@@ -37,8 +37,20 @@ impl Objects {
                 self.unlink(&b, &id);
             }
         }
-        self.by_client.entry(creator.clone()).or_default().insert(id.clone());
-        self.by_id.insert(id, ObjectInfo { creator: creator.clone(), kind, name, size, blocks: vec![creator] });
+        self.by_client
+            .entry(creator.clone())
+            .or_default()
+            .insert(id.clone());
+        self.by_id.insert(
+            id,
+            ObjectInfo {
+                creator: creator.clone(),
+                kind,
+                name,
+                size,
+                blocks: vec![creator],
+            },
+        );
     }
 
     fn unlink(&mut self, client: &Bytes, id: &Bytes) {
@@ -52,7 +64,9 @@ impl Objects {
 
     /// `client` lets go of `id`; the object is deleted when nobody holds it any more.
     pub fn release(&mut self, client: &Bytes, id: &Bytes) {
-        let Some(info) = self.by_id.get_mut(id) else { return };
+        let Some(info) = self.by_id.get_mut(id) else {
+            return;
+        };
         info.blocks.retain(|b| b != client);
         let empty = info.blocks.is_empty();
         self.unlink(client, id);
@@ -64,14 +78,19 @@ impl Objects {
 
     /// Drops every hold of `client` (disconnect or timeout).
     pub fn release_client(&mut self, client: &Bytes) {
-        let Some(ids) = self.by_client.get(client).cloned() else { return };
+        let Some(ids) = self.by_client.get(client).cloned() else {
+            return;
+        };
         for id in ids {
             self.release(client, &id);
         }
     }
 
     pub fn name(&self, id: &[u8]) -> Bytes {
-        self.by_id.get(id).map(|o| o.name.clone()).unwrap_or_else(|| Bytes::from_static(b"<Unknown>"))
+        self.by_id
+            .get(id)
+            .map(|o| o.name.clone())
+            .unwrap_or_else(|| Bytes::from_static(b"<Unknown>"))
     }
 
     pub fn size(&self, id: &[u8]) -> u64 {
@@ -93,7 +112,7 @@ impl Objects {
             v.select_nth_unstable_by(limit, |a, b| b.1.size.cmp(&a.1.size));
             v.truncate(limit);
         }
-        v.sort_by(|a, b| b.1.size.cmp(&a.1.size));
+        v.sort_by_key(|x| std::cmp::Reverse(x.1.size));
         v
     }
 }

@@ -26,7 +26,10 @@ pub struct Managers {
 
 impl Managers {
     pub fn worker_added(&mut self, manager: &Bytes, worker: &Bytes) {
-        self.workers_of.entry(manager.clone()).or_default().insert(worker.clone());
+        self.workers_of
+            .entry(manager.clone())
+            .or_default()
+            .insert(worker.clone());
     }
 
     pub fn worker_removed(&mut self, manager: &Bytes, worker: &Bytes) {
@@ -46,11 +49,22 @@ impl Managers {
 type Requests = Vec<(u32, Vec<Capability>)>;
 
 impl Scheduler {
-    pub(crate) fn on_worker_manager_heartbeat(&mut self, now: Instant, from: &Bytes, h: WorkerManagerHeartbeat, out: &mut Vec<Output>) {
+    pub(crate) fn on_worker_manager_heartbeat(
+        &mut self,
+        now: Instant,
+        from: &Bytes,
+        h: WorkerManagerHeartbeat,
+        out: &mut Vec<Output>,
+    ) {
         let id = h.worker_manager_id.clone();
         match self.managers.by_id.get_mut(&id) {
             Some(m) if m.identity != *from => {
-                warn!("worker manager id {} already registered by {}: heartbeat from {} dropped", lossy(&id), lossy(&m.identity), lossy(from));
+                warn!(
+                    "worker manager id {} already registered by {}: heartbeat from {} dropped",
+                    lossy(&id),
+                    lossy(&m.identity),
+                    lossy(from)
+                );
                 return;
             }
             Some(m) => {
@@ -59,15 +73,48 @@ impl Scheduler {
             }
             None => {
                 info!("worker manager {} connected as {}", lossy(&id), lossy(from));
-                self.managers.by_id.insert(id.clone(), ManagerInfo { identity: from.clone(), last_seen: now, heartbeat: h, desired: 0 });
+                self.managers.by_id.insert(
+                    id.clone(),
+                    ManagerInfo {
+                        identity: from.clone(),
+                        last_seen: now,
+                        heartbeat: h,
+                        desired: 0,
+                    },
+                );
             }
         }
-        self.send(out, from, Kind::WorkerManagerHeartbeatEcho, enc::worker_manager_heartbeat_echo());
-        let Some(requests) = self.scaling_requests(&id) else { return };
-        let own: BTreeSet<String> = self.managers.by_id[&id].heartbeat.capabilities.iter().map(|c| c.name.clone()).collect();
-        let desired = requests.iter().filter(|(_, caps)| caps.iter().all(|c| own.contains(&c.name))).map(|(n, _)| *n).sum();
-        self.managers.by_id.get_mut(&id).expect("registered above").desired = desired;
-        self.send(out, from, Kind::WorkerManagerCommand, enc::worker_manager_command(&requests));
+        self.send(
+            out,
+            from,
+            Kind::WorkerManagerHeartbeatEcho,
+            enc::worker_manager_heartbeat_echo(),
+        );
+        let Some(requests) = self.scaling_requests(&id) else {
+            return;
+        };
+        let own: BTreeSet<String> = self.managers.by_id[&id]
+            .heartbeat
+            .capabilities
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let desired = requests
+            .iter()
+            .filter(|(_, caps)| caps.iter().all(|c| own.contains(&c.name)))
+            .map(|(n, _)| *n)
+            .sum();
+        self.managers
+            .by_id
+            .get_mut(&id)
+            .expect("registered above")
+            .desired = desired;
+        self.send(
+            out,
+            from,
+            Kind::WorkerManagerCommand,
+            enc::worker_manager_command(&requests),
+        );
     }
 
     /// The desired-concurrency requests for manager `id` under the configured policy; `None` = no command.
@@ -78,14 +125,25 @@ impl Scheduler {
         let cur = self.managers.worker_count(id);
         match &self.config.scaling {
             Scaling::No => None,
-            Scaling::Vanilla => Some(vec![(vanilla(live, self.workers.len() as u64, cur, max), Vec::new())]),
+            Scaling::Vanilla => Some(vec![(
+                vanilla(live, self.workers.len() as u64, cur, max),
+                Vec::new(),
+            )]),
             Scaling::Capability => {
                 let mut groups: BTreeMap<Vec<String>, (u64, Vec<Capability>)> = BTreeMap::new();
                 for e in self.tasks.values() {
                     let key: Vec<String> = e.required.iter().cloned().collect();
-                    groups.entry(key).or_insert_with(|| (0, e.task.capabilities.clone())).0 += 1;
+                    groups
+                        .entry(key)
+                        .or_insert_with(|| (0, e.task.capabilities.clone()))
+                        .0 += 1;
                 }
-                Some(groups.into_values().map(|(n, caps)| ((n.div_ceil(5).max(1)).min(max as u64) as u32, caps)).collect())
+                Some(
+                    groups
+                        .into_values()
+                        .map(|(n, caps)| ((n.div_ceil(5).max(1)).min(max as u64) as u32, caps))
+                        .collect(),
+                )
             }
             Scaling::Waterfall(rules) => self.waterfall(id, rules),
         }
@@ -103,7 +161,10 @@ impl Scheduler {
             }
         }
         let Some(pos) = ordered.iter().position(|(k, _)| *k == id) else {
-            warn!("worker manager {} has no waterfall rule: no scaling command", lossy(id));
+            warn!(
+                "worker manager {} has no waterfall rule: no scaling command",
+                lossy(id)
+            );
             return None;
         };
         let spill = |target: u64, eligible: &dyn Fn(&Bytes) -> bool| -> u32 {
@@ -122,7 +183,9 @@ impl Scheduler {
         };
         let live = self.tasks.len() as u64;
         let generic = if live == 0 {
-            let lower_has_workers = ordered[pos + 1..].iter().any(|(k, _)| self.managers.worker_count(k) > 0);
+            let lower_has_workers = ordered[pos + 1..]
+                .iter()
+                .any(|(k, _)| self.managers.worker_count(k) > 0);
             if lower_has_workers {
                 self.managers.worker_count(id)
             } else {
@@ -134,11 +197,19 @@ impl Scheduler {
         let mut requests = vec![(generic, Vec::new())];
         let mut groups: BTreeMap<Vec<String>, (u64, Vec<Capability>)> = BTreeMap::new();
         for e in self.tasks.values().filter(|e| !e.required.is_empty()) {
-            groups.entry(e.required.iter().cloned().collect()).or_insert_with(|| (0, e.task.capabilities.clone())).0 += 1;
+            groups
+                .entry(e.required.iter().cloned().collect())
+                .or_insert_with(|| (0, e.task.capabilities.clone()))
+                .0 += 1;
         }
         for (names, (n, caps)) in groups {
             let eligible = |k: &Bytes| {
-                let own: BTreeSet<&str> = self.managers.by_id[k].heartbeat.capabilities.iter().map(|c| c.name.as_str()).collect();
+                let own: BTreeSet<&str> = self.managers.by_id[k]
+                    .heartbeat
+                    .capabilities
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
                 names.iter().all(|n| own.contains(n.as_str()))
             };
             let v = spill(n.div_ceil(10).max(1), &eligible);
@@ -193,7 +264,11 @@ mod tests {
         assert_eq!(vanilla(30, 2, 2, 4), 3, "more than 10 per worker: one more");
         assert_eq!(vanilla(30, 2, 4, 4), 4, "clamped to the manager's max");
         assert_eq!(vanilla(0, 2, 2, 4), 0, "idle: scale to zero");
-        assert_eq!(vanilla(1, 2, 2, 4), 1, "fewer tasks than workers: ceil(T/10)");
+        assert_eq!(
+            vanilla(1, 2, 2, 4),
+            1,
+            "fewer tasks than workers: ceil(T/10)"
+        );
         assert_eq!(vanilla(10, 2, 2, 4), 2, "in between: keep");
     }
 }

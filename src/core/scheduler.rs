@@ -6,7 +6,9 @@ use super::scaling::Managers;
 use super::task::{transition, Action, Event, Target, TaskState};
 use super::worker::{WorkerKey, Workers};
 use super::{Allocate, Config, Output, StorageOp};
-use crate::wire::{encode as enc, CancelConfirmType, InstructionType, Kind, Message, ResultType, Task, TaskResult};
+use crate::wire::{
+    encode as enc, CancelConfirmType, InstructionType, Kind, Message, ResultType, Task, TaskResult,
+};
 use bytes::Bytes;
 use log::{debug, error, info, warn};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -85,11 +87,21 @@ impl Scheduler {
     /// Queues a payload for a peer on the main socket, counting it by message kind.
     pub(crate) fn send(&mut self, out: &mut Vec<Output>, to: &Bytes, kind: Kind, frame: Bytes) {
         self.counters.sent[kind as usize] += 1;
-        out.push(Output::Send { to: to.clone(), frame });
+        out.push(Output::Send {
+            to: to.clone(),
+            frame,
+        });
     }
 
     /// Handles one message received from `from` on the main socket.
-    pub fn handle(&mut self, now: Instant, from: &Bytes, msg: Message, raw: &Bytes, out: &mut Vec<Output>) {
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        from: &Bytes,
+        msg: Message,
+        raw: &Bytes,
+        out: &mut Vec<Output>,
+    ) {
         self.counters.received[msg.kind() as usize] += 1;
         if from.starts_with(b"Client|") {
             self.clients.touch(from, now);
@@ -107,7 +119,14 @@ impl Scheduler {
             }
             Message::TaskResult(r) => {
                 let id = r.task_id.clone();
-                self.on_worker_report(now, from, &id, Event::TaskResultReceived, Report::Result(r, raw.clone()), out)
+                self.on_worker_report(
+                    now,
+                    from,
+                    &id,
+                    Event::TaskResultReceived,
+                    Report::Result(r, raw.clone()),
+                    out,
+                )
             }
             Message::TaskLog { task_id } => match self.tasks.get(&task_id) {
                 Some(e) => {
@@ -120,9 +139,16 @@ impl Scheduler {
             Message::ObjectInstruction(o) => self.on_object_instruction(from, o),
             Message::ClientHeartbeat(h) => self.on_client_heartbeat(now, from, h, out),
             Message::WorkerHeartbeat(h) => self.on_worker_heartbeat(now, from, h, out),
-            Message::ClientDisconnect { shutdown } => self.on_client_disconnect(from, shutdown, out),
-            Message::InformationRequest => debug!("information request from {} ignored (as 2.9.0)", lossy(from)),
-            Message::WorkerManagerHeartbeat(h) => self.on_worker_manager_heartbeat(now, from, h, out),
+            Message::ClientDisconnect { shutdown } => {
+                self.on_client_disconnect(from, shutdown, out)
+            }
+            Message::InformationRequest => debug!(
+                "information request from {} ignored (as 2.9.0)",
+                lossy(from)
+            ),
+            Message::WorkerManagerHeartbeat(h) => {
+                self.on_worker_manager_heartbeat(now, from, h, out)
+            }
             Message::WorkerDisconnectNotification => {
                 if let Some(k) = self.workers.get(from) {
                     self.remove_worker(k, "disconnect notification", out);
@@ -152,7 +178,15 @@ impl Scheduler {
         let id = task.task_id.clone();
         self.clients.add_task(&task.source, &id);
         let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
-        let entry = TaskEntry { state: TaskState::Inactive, task, frame, holder: None, queue_seq: 0, required, cancels_outstanding: 0 };
+        let entry = TaskEntry {
+            state: TaskState::Inactive,
+            task,
+            frame,
+            holder: None,
+            queue_seq: 0,
+            required,
+            cancels_outstanding: 0,
+        };
         self.tasks.insert(id.clone(), entry);
         match self.pick_worker(&id) {
             Some(w) => self.apply(&id, Event::HasCapacity, Ctx::Worker(w), out),
@@ -175,19 +209,26 @@ impl Scheduler {
     fn pick_worker(&self, id: &Bytes) -> Option<WorkerKey> {
         match self.config.allocate {
             Allocate::EvenLoad => self.workers.least_loaded(),
-            Allocate::Capability => self.workers.least_loaded_capable(&self.tasks.get(id)?.required),
+            Allocate::Capability => self
+                .workers
+                .least_loaded_capable(&self.tasks.get(id)?.required),
         }
     }
 
     /// Dispatches queued tasks while the task at the head of the queue can be placed.
     pub(crate) fn drain(&mut self, out: &mut Vec<Output>) {
         while let Some((id, seq)) = self.unassigned.front().cloned() {
-            let live = self.tasks.get(&id).is_some_and(|e| e.queue_seq == seq && e.state == TaskState::Inactive);
+            let live = self
+                .tasks
+                .get(&id)
+                .is_some_and(|e| e.queue_seq == seq && e.state == TaskState::Inactive);
             if !live {
                 self.unassigned.pop_front();
                 continue;
             }
-            let Some(w) = self.pick_worker(&id) else { break };
+            let Some(w) = self.pick_worker(&id) else {
+                break;
+            };
             self.unassigned.pop_front();
             self.apply(&id, Event::HasCapacity, Ctx::Worker(w), out);
         }
@@ -203,24 +244,52 @@ impl Scheduler {
             self.send(out, from, Kind::TaskCancelConfirm, frame);
             return;
         }
-        self.apply(&id, Event::TaskCancelRequested, Ctx::Cancel(raw.clone()), out);
+        self.apply(
+            &id,
+            Event::TaskCancelRequested,
+            Ctx::Cancel(raw.clone()),
+            out,
+        );
     }
 
-    fn on_worker_report(&mut self, now: Instant, from: &Bytes, id: &Bytes, event: Event, report: Report, out: &mut Vec<Output>) {
+    fn on_worker_report(
+        &mut self,
+        now: Instant,
+        from: &Bytes,
+        id: &Bytes,
+        event: Event,
+        report: Report,
+        out: &mut Vec<Output>,
+    ) {
         let _ = now;
         let sender = self.workers.get(from);
         let Some(entry) = self.tasks.get(id) else {
-            debug!("{} for unknown task {} from {}", event.name(), hex(id), lossy(from));
+            debug!(
+                "{} for unknown task {} from {}",
+                event.name(),
+                hex(id),
+                lossy(from)
+            );
             return;
         };
         if let (Some((holder, _)), Some(s)) = (entry.holder, sender) {
             if holder != s {
-                warn!("{} for task {} from {} which does not hold it: dropped", event.name(), hex(id), lossy(from));
+                warn!(
+                    "{} for task {} from {} which does not hold it: dropped",
+                    event.name(),
+                    hex(id),
+                    lossy(from)
+                );
                 return;
             }
         }
         if entry.holder.is_some() && sender.is_none() {
-            warn!("{} for task {} from unknown worker {}: dropped", event.name(), hex(id), lossy(from));
+            warn!(
+                "{} for task {} from unknown worker {}: dropped",
+                event.name(),
+                hex(id),
+                lossy(from)
+            );
             return;
         }
         let ctx = match report {
@@ -232,7 +301,9 @@ impl Scheduler {
 
     /// Runs one event through the transition table and performs its action.
     pub(crate) fn apply(&mut self, id: &Bytes, event: Event, ctx: Ctx, out: &mut Vec<Output>) {
-        let Some(entry) = self.tasks.get(id) else { return };
+        let Some(entry) = self.tasks.get(id) else {
+            return;
+        };
         let from = entry.state;
         let Some(tr) = transition(from, event) else {
             debug!("task {}: {} refused in {:?}", hex(id), event.name(), from);
@@ -240,7 +311,9 @@ impl Scheduler {
         };
         let to = match tr.action {
             Action::Dispatch => {
-                let Ctx::Worker(w) = ctx else { unreachable!("HasCapacity carries a worker") };
+                let Ctx::Worker(w) = ctx else {
+                    unreachable!("HasCapacity carries a worker")
+                };
                 if self.tasks[id].queue_seq != 0 {
                     self.queued -= 1;
                 }
@@ -266,13 +339,19 @@ impl Scheduler {
                 TaskState::BalanceCanceling
             }
             Action::DeliverResult => {
-                let Ctx::Result(r, raw) = ctx else { unreachable!("TaskResultReceived carries a result") };
+                let Ctx::Result(r, raw) = ctx else {
+                    unreachable!("TaskResultReceived carries a result")
+                };
                 self.release(id);
                 let client = self.tasks[id].task.source.clone();
                 if self.clients.has_task(&client, id) || self.graphs.graph_of(id).is_some() {
                     self.send(out, &client, Kind::TaskResult, raw);
                 } else {
-                    warn!("result of task {} for gone client {}: dropped", hex(id), lossy(&client));
+                    warn!(
+                        "result of task {} for gone client {}: dropped",
+                        hex(id),
+                        lossy(&client)
+                    );
                 }
                 let to = match r.result_type {
                     ResultType::Success => TaskState::Success,
@@ -285,7 +364,9 @@ impl Scheduler {
                 return;
             }
             Action::ReleaseAndConfirm => {
-                let Ctx::Confirm(kind) = ctx else { unreachable!("confirms carry their kind") };
+                let Ctx::Confirm(kind) = ctx else {
+                    unreachable!("confirms carry their kind")
+                };
                 self.release(id);
                 self.confirm(id, kind, out);
                 if kind == CancelConfirmType::Canceled {
@@ -298,7 +379,9 @@ impl Scheduler {
                 let e = self.tasks.get_mut(id).expect("checked above");
                 e.cancels_outstanding = e.cancels_outstanding.saturating_sub(1);
                 match tr.target {
-                    Target::ByOutstandingCancels if e.cancels_outstanding > 0 => TaskState::Canceling,
+                    Target::ByOutstandingCancels if e.cancels_outstanding > 0 => {
+                        TaskState::Canceling
+                    }
                     _ => TaskState::Running,
                 }
             }
@@ -332,7 +415,9 @@ impl Scheduler {
             self.drain(out);
         } else {
             self.tasks.get_mut(id).expect("live").state = to;
-            let worker = self.tasks[id].holder.map(|(w, _)| self.workers.slab[w].id.clone());
+            let worker = self.tasks[id]
+                .holder
+                .map(|(w, _)| self.workers.slab[w].id.clone());
             self.publish_task(id, to, event.name(), worker, out);
         }
     }
@@ -378,17 +463,32 @@ impl Scheduler {
     fn confirm(&mut self, id: &Bytes, kind: CancelConfirmType, out: &mut Vec<Output>) {
         let client = self.tasks[id].task.source.clone();
         if self.clients.has_task(&client, id) {
-            self.send(out, &client, Kind::TaskCancelConfirm, enc::task_cancel_confirm(id, kind));
+            self.send(
+                out,
+                &client,
+                Kind::TaskCancelConfirm,
+                enc::task_cancel_confirm(id, kind),
+            );
         }
     }
 
     /// Deletes a machine that reached a terminal state.
-    fn finish(&mut self, id: &Bytes, to: TaskState, event: Event, metadata: &[u8], out: &mut Vec<Output>) {
+    fn finish(
+        &mut self,
+        id: &Bytes,
+        to: TaskState,
+        event: Event,
+        metadata: &[u8],
+        out: &mut Vec<Output>,
+    ) {
         debug_assert!(to.is_terminal());
         self.publish_task_with_metadata(id, to, event.name(), metadata, out);
         self.counters.terminal[to as usize] += 1;
         if let Some(e) = self.tasks.remove(id) {
-            debug_assert!(e.holder.is_none(), "a finished task must not hold a worker slot");
+            debug_assert!(
+                e.holder.is_none(),
+                "a finished task must not hold a worker slot"
+            );
             if e.state == TaskState::Inactive && e.queue_seq != 0 {
                 self.queued = self.queued.saturating_sub(1);
             }
@@ -398,7 +498,13 @@ impl Scheduler {
 
     // ---------------------------------------------------------------- workers
 
-    fn on_worker_heartbeat(&mut self, now: Instant, from: &Bytes, h: crate::wire::WorkerHeartbeat, out: &mut Vec<Output>) {
+    fn on_worker_heartbeat(
+        &mut self,
+        now: Instant,
+        from: &Bytes,
+        h: crate::wire::WorkerHeartbeat,
+        out: &mut Vec<Output>,
+    ) {
         let echo = enc::worker_heartbeat_echo(&self.config.storage_address);
         match self.workers.get(from) {
             Some(k) => {
@@ -425,7 +531,11 @@ impl Scheduler {
     /// Removes a worker; its tasks are placed again (or confirmed canceled if a cancel was pending).
     pub fn remove_worker(&mut self, key: WorkerKey, reason: &str, out: &mut Vec<Output>) {
         let (w, tasks) = self.workers.remove(key);
-        info!("worker {} disconnected ({reason}), re-dispatching {} task(s)", lossy(&w.id), tasks.len());
+        info!(
+            "worker {} disconnected ({reason}), re-dispatching {} task(s)",
+            lossy(&w.id),
+            tasks.len()
+        );
         self.managers.worker_removed(&w.manager_id, &w.id);
         self.publish_worker(&w.id, false, &[], out);
         for id in tasks {
@@ -457,14 +567,19 @@ impl Scheduler {
         match o.kind {
             InstructionType::Create => {
                 if !self.clients.is_registered(&o.object_user) {
-                    error!("object create for unknown client {} from {}: ignored", lossy(&o.object_user), lossy(from));
+                    error!(
+                        "object create for unknown client {} from {}: ignored",
+                        lossy(&o.object_user),
+                        lossy(from)
+                    );
                     return;
                 }
                 for (i, id) in o.ids.iter().enumerate() {
                     let kind = o.types.get(i).copied().unwrap_or(1);
                     let name = o.names.get(i).cloned().unwrap_or_default();
                     let size = o.sizes.get(i).copied().unwrap_or(0);
-                    self.objects.create(id.clone(), o.object_user.clone(), kind, name, size);
+                    self.objects
+                        .create(id.clone(), o.object_user.clone(), kind, name, size);
                 }
             }
             InstructionType::Delete => {
@@ -472,7 +587,10 @@ impl Scheduler {
                     self.objects.release(&o.object_user, id);
                 }
             }
-            InstructionType::Clear => error!("clear object instruction from {} ignored (as 2.9.0)", lossy(from)),
+            InstructionType::Clear => error!(
+                "clear object instruction from {} ignored (as 2.9.0)",
+                lossy(from)
+            ),
         }
     }
 
@@ -483,11 +601,19 @@ impl Scheduler {
         }
         let ids = self.objects.take_pending_deletes();
         let frame = enc::object_delete(&ids);
-        let workers: Vec<Bytes> = self.workers.slab.iter().map(|(_, w)| w.id.clone()).collect();
+        let workers: Vec<Bytes> = self
+            .workers
+            .slab
+            .iter()
+            .map(|(_, w)| w.id.clone())
+            .collect();
         for w in workers {
             self.send(out, &w, Kind::ObjectInstruction, frame.clone());
         }
-        out.extend(ids.into_iter().map(|id| Output::Storage(StorageOp::Delete(id))));
+        out.extend(
+            ids.into_iter()
+                .map(|id| Output::Storage(StorageOp::Delete(id))),
+        );
     }
 
     #[cfg(debug_assertions)]
@@ -499,9 +625,19 @@ impl Scheduler {
         self.workers.check_invariants();
         let held: usize = self.workers.slab.iter().map(|(_, w)| w.tasks.len()).sum();
         let holders = self.tasks.values().filter(|e| e.holder.is_some()).count();
-        assert_eq!(held, holders, "every worker slot belongs to exactly one live task");
-        let queued = self.tasks.values().filter(|e| e.state == TaskState::Inactive && e.queue_seq != 0).count();
-        assert_eq!(queued, self.queued, "queued counter matches the live FIFO entries");
+        assert_eq!(
+            held, holders,
+            "every worker slot belongs to exactly one live task"
+        );
+        let queued = self
+            .tasks
+            .values()
+            .filter(|e| e.state == TaskState::Inactive && e.queue_seq != 0)
+            .count();
+        assert_eq!(
+            queued, self.queued,
+            "queued counter matches the live FIFO entries"
+        );
         for e in self.tasks.values() {
             assert!(!e.state.is_terminal());
             match e.state {

@@ -24,7 +24,12 @@ pub struct Timers {
 
 impl Timers {
     pub fn new(now: Instant) -> Self {
-        Timers { started: now, next_cleanup: now + CLEANUP_PERIOD, next_balance: now + CLEANUP_PERIOD, next_status: now }
+        Timers {
+            started: now,
+            next_cleanup: now + CLEANUP_PERIOD,
+            next_balance: now + CLEANUP_PERIOD,
+            next_status: now,
+        }
     }
 }
 
@@ -88,7 +93,10 @@ impl Scheduler {
             .filter_map(|(k, w)| {
                 if now.saturating_duration_since(w.last_seen) > timeout {
                     Some((k, "heartbeat timeout"))
-                } else if w.lost_since.is_some_and(|t| now.saturating_duration_since(t) > grace) {
+                } else if w
+                    .lost_since
+                    .is_some_and(|t| now.saturating_duration_since(t) > grace)
+                {
                     Some((k, "connection lost"))
                 } else {
                     None
@@ -105,10 +113,18 @@ impl Scheduler {
             Allocate::EvenLoad => balance::even_load(&self.workers),
             Allocate::Capability => {
                 let tasks = &self.tasks;
-                balance::capability(&self.workers, &|id| tasks.get(id).map(|e| e.required.clone()).unwrap_or_default())
+                balance::capability(&self.workers, &|id| {
+                    tasks
+                        .get(id)
+                        .map(|e| e.required.clone())
+                        .unwrap_or_default()
+                })
             }
         };
-        let advice: Vec<(Bytes, Vec<Bytes>)> = advice.into_iter().map(|(k, v)| (self.workers.slab[k].id.clone(), v)).collect();
+        let advice: Vec<(Bytes, Vec<Bytes>)> = advice
+            .into_iter()
+            .map(|(k, v)| (self.workers.slab[k].id.clone(), v))
+            .collect();
         if advice == self.balance.previous {
             self.balance.repeats += 1;
         } else {
@@ -118,7 +134,10 @@ impl Scheduler {
         if self.balance.repeats != self.config.load_balance_trigger_times || advice.is_empty() {
             return;
         }
-        let summary: Vec<String> = advice.iter().map(|(w, t)| format!("WorkerID({}): {}", lossy(w), t.len())).collect();
+        let summary: Vec<String> = advice
+            .iter()
+            .map(|(w, t)| format!("WorkerID({}): {}", lossy(w), t.len()))
+            .collect();
         info!("balancing task: {{{}}}", summary.join(", "));
         for (w, ids) in &advice {
             if self.monitors > 0 {
@@ -154,7 +173,9 @@ impl Scheduler {
         if self.monitors == 0 {
             return;
         }
-        out.push(Output::Monitor(super::monitor_status::state_scheduler(self, now)));
+        out.push(Output::Monitor(super::monitor_status::state_scheduler(
+            self, now,
+        )));
         out.push(Output::Monitor(super::monitor_status::state_object(self)));
     }
 
@@ -170,7 +191,14 @@ impl Scheduler {
         self.stats.rss_free = rss_free;
     }
 
-    pub(crate) fn publish_task(&mut self, id: &Bytes, state: TaskState, event: &str, worker: Option<Bytes>, out: &mut Vec<Output>) {
+    pub(crate) fn publish_task(
+        &mut self,
+        id: &Bytes,
+        state: TaskState,
+        event: &str,
+        worker: Option<Bytes>,
+        out: &mut Vec<Output>,
+    ) {
         if self.monitors == 0 {
             return;
         }
@@ -178,7 +206,14 @@ impl Scheduler {
         out.push(Output::Monitor(frame));
     }
 
-    pub(crate) fn publish_task_with_metadata(&mut self, id: &Bytes, state: TaskState, event: &str, metadata: &[u8], out: &mut Vec<Output>) {
+    pub(crate) fn publish_task_with_metadata(
+        &mut self,
+        id: &Bytes,
+        state: TaskState,
+        event: &str,
+        metadata: &[u8],
+        out: &mut Vec<Output>,
+    ) {
         if self.monitors == 0 {
             return;
         }
@@ -186,18 +221,35 @@ impl Scheduler {
         out.push(Output::Monitor(frame));
     }
 
-    fn state_task(&self, id: &Bytes, state: TaskState, event: &str, worker: &[u8], metadata: &[u8]) -> Bytes {
-        let Some(e) = self.tasks.get(id) else { return Bytes::new() };
+    fn state_task(
+        &self,
+        id: &Bytes,
+        state: TaskState,
+        event: &str,
+        worker: &[u8],
+        metadata: &[u8],
+    ) -> Bytes {
+        let Some(e) = self.tasks.get(id) else {
+            return Bytes::new();
+        };
         let t = &e.task;
         let name = self.objects.name(&t.func_object_id);
-        let bytes: u64 = self.objects.size(&t.func_object_id) + t.args.iter().filter(|a| !a.is_task).map(|a| self.objects.size(&a.data)).sum::<u64>();
+        let bytes: u64 = self.objects.size(&t.func_object_id)
+            + t.args
+                .iter()
+                .filter(|a| !a.is_task)
+                .map(|a| self.objects.size(&a.data))
+                .sum::<u64>();
         build(|m| {
             let mut b = m.init_state_task();
             b.set_task_id(id);
             b.set_function_name(&name);
             b.set_state(task_state(state));
             b.set_worker(worker);
-            set_capabilities(b.reborrow().init_capabilities(t.capabilities.len() as u32), &t.capabilities);
+            set_capabilities(
+                b.reborrow().init_capabilities(t.capabilities.len() as u32),
+                &t.capabilities,
+            );
             b.set_metadata(metadata);
             b.set_object_bytes(bytes);
             b.set_client(&t.source);
@@ -205,19 +257,36 @@ impl Scheduler {
         })
     }
 
-    pub(crate) fn publish_worker(&mut self, id: &Bytes, connected: bool, caps: &[Capability], out: &mut Vec<Output>) {
+    pub(crate) fn publish_worker(
+        &mut self,
+        id: &Bytes,
+        connected: bool,
+        caps: &[Capability],
+        out: &mut Vec<Output>,
+    ) {
         if self.monitors == 0 {
             return;
         }
         out.push(Output::Monitor(build(|m| {
             let mut b = m.init_state_worker();
             b.set_worker_id(id);
-            b.set_state(if connected { common_capnp::WorkerState::Connected } else { common_capnp::WorkerState::Disconnected });
+            b.set_state(if connected {
+                common_capnp::WorkerState::Connected
+            } else {
+                common_capnp::WorkerState::Disconnected
+            });
             set_capabilities(b.init_capabilities(caps.len() as u32), caps);
         })));
     }
 
-    pub(crate) fn publish_graph_node(&mut self, umbrella: &Bytes, node: &Bytes, target: bool, parents: &[Bytes], out: &mut Vec<Output>) {
+    pub(crate) fn publish_graph_node(
+        &mut self,
+        umbrella: &Bytes,
+        node: &Bytes,
+        target: bool,
+        parents: &[Bytes],
+        out: &mut Vec<Output>,
+    ) {
         if self.monitors == 0 {
             return;
         }
@@ -246,11 +315,20 @@ impl Scheduler {
         c
     }
 
-    pub fn binder_counts(&self) -> (Vec<(&'static str, u64)>, Vec<(&'static str, u64)>) {
-        let pick = |a: &[u64; Kind::COUNT]| Kind::ALL.iter().filter(|k| a[**k as usize] > 0).map(|k| (k.name(), a[*k as usize])).collect();
+    pub fn binder_counts(&self) -> (Counts, Counts) {
+        let pick = |a: &[u64; Kind::COUNT]| {
+            Kind::ALL
+                .iter()
+                .filter(|k| a[**k as usize] > 0)
+                .map(|k| (k.name(), a[*k as usize]))
+                .collect()
+        };
         (pick(&self.counters.received), pick(&self.counters.sent))
     }
 }
+
+/// (message class name, count) pairs.
+pub type Counts = Vec<(&'static str, u64)>;
 
 pub fn task_state(s: TaskState) -> common_capnp::TaskState {
     use common_capnp::TaskState as C;

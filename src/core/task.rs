@@ -131,8 +131,8 @@ const fn t(action: Action, target: Target) -> Option<Transition> {
 }
 
 use Action as A;
-use TaskState as S;
 use Target as T;
+use TaskState as S;
 
 /// Rows: inactive, running, canceling, balanceCanceling. Columns: `Event::ALL` order. `None` = refused
 /// (the event is dropped with no effect at all).
@@ -147,7 +147,10 @@ const TABLE: [[Option<Transition>; 8]; 4] = [
 
 /// Looks up the transition for `event` in `state`; `None` means the event is refused.
 pub fn transition(state: TaskState, event: Event) -> Option<Transition> {
-    let col = Event::ALL.iter().position(|e| *e == event).expect("every event has a column");
+    let col = Event::ALL
+        .iter()
+        .position(|e| *e == event)
+        .expect("every event has a column");
     TABLE[state.row()?][col]
 }
 
@@ -167,23 +170,39 @@ mod tests {
     #[test]
     fn results_are_refused_while_canceling_and_accepted_while_balancing() {
         assert_eq!(transition(S::Canceling, Event::TaskResultReceived), None);
-        assert_eq!(transition(S::BalanceCanceling, Event::TaskResultReceived).unwrap().action, A::DeliverResult);
+        assert_eq!(
+            transition(S::BalanceCanceling, Event::TaskResultReceived)
+                .unwrap()
+                .action,
+            A::DeliverResult
+        );
         assert_eq!(transition(S::Inactive, Event::TaskResultReceived), None);
     }
 
     #[test]
     fn worker_death_never_fails_a_task() {
         for s in [S::Running, S::BalanceCanceling] {
-            assert_eq!(transition(s, Event::WorkerDisconnected).unwrap().target, T::ByPlacement);
+            assert_eq!(
+                transition(s, Event::WorkerDisconnected).unwrap().target,
+                T::ByPlacement
+            );
         }
-        assert_eq!(transition(S::Canceling, Event::WorkerDisconnected).unwrap().target, T::To(S::Canceled));
+        assert_eq!(
+            transition(S::Canceling, Event::WorkerDisconnected)
+                .unwrap()
+                .target,
+            T::To(S::Canceled)
+        );
         assert_eq!(transition(S::Inactive, Event::WorkerDisconnected), None);
     }
 
     #[test]
     fn only_queued_tasks_take_capacity() {
         for s in TaskState::ALL {
-            assert_eq!(transition(s, Event::HasCapacity).is_some(), s == S::Inactive);
+            assert_eq!(
+                transition(s, Event::HasCapacity).is_some(),
+                s == S::Inactive
+            );
         }
     }
 
@@ -195,7 +214,11 @@ mod tests {
                 if let Some(tr) = transition(s, e) {
                     accepted += 1;
                     if let T::To(to) = tr.target {
-                        assert_ne!(to, S::Inactive, "only placement can send a task back to the queue");
+                        assert_ne!(
+                            to,
+                            S::Inactive,
+                            "only placement can send a task back to the queue"
+                        );
                     }
                 }
             }

@@ -111,7 +111,10 @@ impl Workers {
     pub fn assign(&mut self, key: WorkerKey, task: Bytes) -> u64 {
         let seq = self.seq();
         let w = &mut self.slab[key];
-        debug_assert!(w.assigned() < w.queue_size, "a worker never holds more than its queue size");
+        debug_assert!(
+            w.assigned() < w.queue_size,
+            "a worker never holds more than its queue size"
+        );
         w.tasks.insert(seq, task);
         let n = w.assigned();
         self.reload(key, n);
@@ -136,13 +139,10 @@ impl Workers {
     /// Capability choice: the least-loaded worker with room that has every required capability name.
     pub fn least_loaded_capable(&self, required: &BTreeSet<String>) -> Option<WorkerKey> {
         // The load queue is ordered by count, so the first eligible one is the least loaded.
-        self.load
-            .iter()
-            .map(|&(_, _, k)| k)
-            .find(|&k| {
-                let w = &self.slab[k];
-                w.free() > 0 && required.is_subset(&w.capability_names)
-            })
+        self.load.iter().map(|&(_, _, k)| k).find(|&k| {
+            let w = &self.slab[k];
+            w.free() > 0 && required.is_subset(&w.capability_names)
+        })
     }
 
     pub fn ids_in_order(&self) -> Vec<WorkerKey> {
@@ -169,7 +169,13 @@ mod tests {
     fn hb(q: u32, caps: &[&str]) -> WorkerHeartbeat {
         WorkerHeartbeat {
             queue_size: q,
-            capabilities: caps.iter().map(|c| Capability { name: c.to_string(), value: -1 }).collect(),
+            capabilities: caps
+                .iter()
+                .map(|c| Capability {
+                    name: c.to_string(),
+                    value: -1,
+                })
+                .collect(),
             ..Default::default()
         }
     }
@@ -210,7 +216,14 @@ mod tests {
             ws.assign(a, Bytes::copy_from_slice(t));
         }
         let (_, tasks) = ws.remove(a);
-        assert_eq!(tasks, vec![Bytes::from_static(b"1"), Bytes::from_static(b"2"), Bytes::from_static(b"3")]);
+        assert_eq!(
+            tasks,
+            vec![
+                Bytes::from_static(b"1"),
+                Bytes::from_static(b"2"),
+                Bytes::from_static(b"3")
+            ]
+        );
         assert!(ws.least_loaded().is_none());
         ws.check_invariants();
     }

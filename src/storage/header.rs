@@ -1,6 +1,8 @@
 //! Object storage headers: `ObjectRequestHeader` / `ObjectResponseHeader`, 80-byte single-segment Cap'n
 //! Proto messages (SCHEDULER_SPEC.md §6.1), and the small payloads of duplicate and infoGetTotal.
-use crate::schema::object_storage_capnp::{object_i_d, object_request_header as req, object_response_header as resp};
+use crate::schema::object_storage_capnp::{
+    object_i_d, object_request_header as req, object_response_header as resp,
+};
 use bytes::Bytes;
 use capnp::message::{Builder, HeapAllocator, ReaderOptions};
 
@@ -90,7 +92,15 @@ fn set_id(mut b: object_i_d::Builder<'_>, id: &ObjectId) {
 
 fn get_id(r: object_i_d::Reader<'_>) -> ObjectId {
     let mut id = [0u8; 32];
-    for (i, v) in [r.get_field0(), r.get_field1(), r.get_field2(), r.get_field3()].into_iter().enumerate() {
+    for (i, v) in [
+        r.get_field0(),
+        r.get_field1(),
+        r.get_field2(),
+        r.get_field3(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         id[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
     }
     id
@@ -118,14 +128,22 @@ pub fn decode_request(frame: &[u8]) -> Result<RequestHeader, HeaderError> {
     let mut s = frame;
     let m = capnp::serialize::read_message_from_flat_slice(&mut s, options())?;
     let r: req::Reader = m.get_root()?;
-    let kind = match r.get_request_type().map_err(|e| HeaderError::UnknownType(e.0))? {
+    let kind = match r
+        .get_request_type()
+        .map_err(|e| HeaderError::UnknownType(e.0))?
+    {
         req::ObjectRequestType::SetObject => RequestType::Set,
         req::ObjectRequestType::GetObject => RequestType::Get,
         req::ObjectRequestType::DeleteObject => RequestType::Delete,
         req::ObjectRequestType::DuplicateObjectID => RequestType::Duplicate,
         req::ObjectRequestType::InfoGetTotal => RequestType::InfoGetTotal,
     };
-    Ok(RequestHeader { object_id: get_id(r.get_object_i_d()?), payload_length: r.get_payload_length(), request_id: r.get_request_i_d(), kind })
+    Ok(RequestHeader {
+        object_id: get_id(r.get_object_i_d()?),
+        payload_length: r.get_payload_length(),
+        request_id: r.get_request_i_d(),
+        kind,
+    })
 }
 
 pub fn encode_response(h: &ResponseHeader) -> Bytes {
@@ -151,7 +169,10 @@ pub fn decode_response(frame: &[u8]) -> Result<ResponseHeader, HeaderError> {
     let mut s = frame;
     let m = capnp::serialize::read_message_from_flat_slice(&mut s, options())?;
     let r: resp::Reader = m.get_root()?;
-    let kind = match r.get_response_type().map_err(|e| HeaderError::UnknownType(e.0))? {
+    let kind = match r
+        .get_response_type()
+        .map_err(|e| HeaderError::UnknownType(e.0))?
+    {
         resp::ObjectResponseType::SetOK => ResponseType::SetOk,
         resp::ObjectResponseType::GetOK => ResponseType::GetOk,
         resp::ObjectResponseType::DelOK => ResponseType::DelOk,
@@ -159,7 +180,12 @@ pub fn decode_response(frame: &[u8]) -> Result<ResponseHeader, HeaderError> {
         resp::ObjectResponseType::DuplicateOK => ResponseType::DuplicateOk,
         resp::ObjectResponseType::InfoGetTotalOK => ResponseType::InfoGetTotalOk,
     };
-    Ok(ResponseHeader { object_id: get_id(r.get_object_i_d()?), payload_length: r.get_payload_length(), response_id: r.get_response_i_d(), kind })
+    Ok(ResponseHeader {
+        object_id: get_id(r.get_object_i_d()?),
+        payload_length: r.get_payload_length(),
+        response_id: r.get_response_i_d(),
+        kind,
+    })
 }
 
 /// The payload of duplicateObjectID: a message whose root is the *original* ObjectID.
@@ -202,11 +228,21 @@ mod tests {
 
     #[test]
     fn headers_are_80_bytes_and_round_trip() {
-        let h = RequestHeader { object_id: id(7), payload_length: u64::MAX, request_id: 42, kind: RequestType::Get };
+        let h = RequestHeader {
+            object_id: id(7),
+            payload_length: u64::MAX,
+            request_id: 42,
+            kind: RequestType::Get,
+        };
         let f = encode_request(&h);
         assert_eq!(f.len(), 80);
         assert_eq!(decode_request(&f).unwrap(), h);
-        let r = ResponseHeader { object_id: id(9), payload_length: 3, response_id: 42, kind: ResponseType::InfoGetTotalOk };
+        let r = ResponseHeader {
+            object_id: id(9),
+            payload_length: 3,
+            response_id: 42,
+            kind: ResponseType::InfoGetTotalOk,
+        };
         let f = encode_response(&r);
         assert_eq!(f.len(), 80);
         assert_eq!(decode_response(&f).unwrap(), r);
@@ -214,9 +250,17 @@ mod tests {
 
     #[test]
     fn object_id_is_four_big_endian_words() {
-        let f = encode_request(&RequestHeader { object_id: id(0), payload_length: 0, request_id: 0, kind: RequestType::Delete });
+        let f = encode_request(&RequestHeader {
+            object_id: id(0),
+            payload_length: 0,
+            request_id: 0,
+            kind: RequestType::Delete,
+        });
         // 8 (segment table) + 8 (root pointer) + 24 (data) + 8 (pointer) = 48: the ObjectID struct's first word.
-        assert_eq!(&f[48..56], &u64::from_be_bytes(id(0)[..8].try_into().unwrap()).to_le_bytes());
+        assert_eq!(
+            &f[48..56],
+            &u64::from_be_bytes(id(0)[..8].try_into().unwrap()).to_le_bytes()
+        );
         assert_eq!(encode_object_id(&id(1)).len(), 48);
         assert_eq!(decode_object_id(&encode_object_id(&id(1))).unwrap(), id(1));
     }

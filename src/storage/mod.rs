@@ -4,4 +4,7 @@
 pub mod header;
 pub mod server;
 
-pub use server::{delete_request, duplicate_request, get_request, info_request, set_request, ObjectStorage, StorageError, StorageLimits};
+pub use server::{
+    delete_request, duplicate_request, get_request, info_request, set_request, ObjectStorage,
+    StorageError, StorageLimits,
+};

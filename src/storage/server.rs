@@ -19,7 +19,9 @@ pub struct StorageLimits {
 
 impl Default for StorageLimits {
     fn default() -> Self {
-        StorageLimits { max_payload: 6 << 40 }
+        StorageLimits {
+            max_payload: 6 << 40,
+        }
     }
 }
 
@@ -46,8 +48,18 @@ struct Content {
 
 #[derive(Debug)]
 enum Parked {
-    Get { peer: Bytes, request_id: u64, max_len: u64, since: Instant },
-    Duplicate { peer: Bytes, request_id: u64, new_id: ObjectId, since: Instant },
+    Get {
+        peer: Bytes,
+        request_id: u64,
+        max_len: u64,
+        since: Instant,
+    },
+    Duplicate {
+        peer: Bytes,
+        request_id: u64,
+        new_id: ObjectId,
+        since: Instant,
+    },
 }
 
 impl Parked {
@@ -77,17 +89,27 @@ pub struct ObjectStorage {
 
 impl ObjectStorage {
     pub fn new(limits: StorageLimits) -> Self {
-        ObjectStorage { limits, ..Default::default() }
+        ObjectStorage {
+            limits,
+            ..Default::default()
+        }
     }
 
     /// Handles one frame from `peer`. `Err` means the peer broke the protocol and must be disconnected.
-    pub fn on_frame(&mut self, now: Instant, peer: &Bytes, frame: Bytes, out: &mut Replies) -> Result<(), StorageError> {
+    pub fn on_frame(
+        &mut self,
+        now: Instant,
+        peer: &Bytes,
+        frame: Bytes,
+        out: &mut Replies,
+    ) -> Result<(), StorageError> {
         if let Some(h) = self.partial.remove(peer) {
             if frame.len() as u64 == h.payload_length {
                 match h.kind {
                     RequestType::Set => self.set(now, peer, h.object_id, h.request_id, frame, out),
                     RequestType::Duplicate => {
-                        let original = header::decode_object_id(&frame).map_err(StorageError::BadHeader)?;
+                        let original =
+                            header::decode_object_id(&frame).map_err(StorageError::BadHeader)?;
                         self.duplicate(now, peer, h.object_id, original, h.request_id, out);
                     }
                     _ => unreachable!("only set and duplicate wait for a payload"),
@@ -106,12 +128,31 @@ impl ObjectStorage {
             RequestType::Get => match self.objects.get(&h.object_id) {
                 Some(&c) => {
                     let bytes = self.contents[&c].bytes.clone();
-                    reply_get(peer, &h.object_id, h.request_id, h.payload_length, &bytes, out);
+                    reply_get(
+                        peer,
+                        &h.object_id,
+                        h.request_id,
+                        h.payload_length,
+                        &bytes,
+                        out,
+                    );
                 }
-                None => self.park(h.object_id, Parked::Get { peer: peer.clone(), request_id: h.request_id, max_len: h.payload_length, since: now }),
+                None => self.park(
+                    h.object_id,
+                    Parked::Get {
+                        peer: peer.clone(),
+                        request_id: h.request_id,
+                        max_len: h.payload_length,
+                        since: now,
+                    },
+                ),
             },
             RequestType::Delete => {
-                let kind = if self.unlink(&h.object_id) { ResponseType::DelOk } else { ResponseType::DelNotExists };
+                let kind = if self.unlink(&h.object_id) {
+                    ResponseType::DelOk
+                } else {
+                    ResponseType::DelNotExists
+                };
                 reply(peer, &h.object_id, h.request_id, kind, out);
             }
             RequestType::InfoGetTotal => {
@@ -119,7 +160,12 @@ impl ObjectStorage {
                 let payload = header::encode_info(&info);
                 out.push((
                     peer.clone(),
-                    header::encode_response(&ResponseHeader { object_id: h.object_id, payload_length: payload.len() as u64, response_id: h.request_id, kind: ResponseType::InfoGetTotalOk }),
+                    header::encode_response(&ResponseHeader {
+                        object_id: h.object_id,
+                        payload_length: payload.len() as u64,
+                        response_id: h.request_id,
+                        kind: ResponseType::InfoGetTotalOk,
+                    }),
                 ));
                 out.push((peer.clone(), payload));
             }
@@ -134,8 +180,21 @@ impl ObjectStorage {
 
     /// #ids, #unique contents, content bytes, #parked requests, #ids waited on, age of the oldest wait (s).
     pub fn info(&self, now: Instant) -> [u64; 6] {
-        let oldest = self.parked.values().flatten().map(|p| p.since()).min().map_or(0, |t| now.saturating_duration_since(t).as_secs());
-        [self.objects.len() as u64, self.contents.len() as u64, self.total_bytes, self.parked_count as u64, self.parked.len() as u64, oldest]
+        let oldest = self
+            .parked
+            .values()
+            .flatten()
+            .map(|p| p.since())
+            .min()
+            .map_or(0, |t| now.saturating_duration_since(t).as_secs());
+        [
+            self.objects.len() as u64,
+            self.contents.len() as u64,
+            self.total_bytes,
+            self.parked_count as u64,
+            self.parked.len() as u64,
+            oldest,
+        ]
     }
 
     fn park(&mut self, id: ObjectId, p: Parked) {
@@ -143,36 +202,77 @@ impl ObjectStorage {
         self.parked_count += 1;
     }
 
-    fn set(&mut self, now: Instant, peer: &Bytes, id: ObjectId, request_id: u64, payload: Bytes, out: &mut Replies) {
+    fn set(
+        &mut self,
+        now: Instant,
+        peer: &Bytes,
+        id: ObjectId,
+        request_id: u64,
+        payload: Bytes,
+        out: &mut Replies,
+    ) {
         let c = self.intern(payload);
         self.link(id, c);
         reply(peer, &id, request_id, ResponseType::SetOk, out);
         self.serve_parked(now, id, out);
     }
 
-    fn duplicate(&mut self, now: Instant, peer: &Bytes, new_id: ObjectId, original: ObjectId, request_id: u64, out: &mut Replies) {
+    fn duplicate(
+        &mut self,
+        now: Instant,
+        peer: &Bytes,
+        new_id: ObjectId,
+        original: ObjectId,
+        request_id: u64,
+        out: &mut Replies,
+    ) {
         match self.objects.get(&original).copied() {
             Some(c) => {
-                self.contents.get_mut(&c).expect("linked content exists").refs += 1;
+                self.contents
+                    .get_mut(&c)
+                    .expect("linked content exists")
+                    .refs += 1;
                 self.link(new_id, c);
                 reply(peer, &new_id, request_id, ResponseType::DuplicateOk, out);
                 self.serve_parked(now, new_id, out);
             }
-            None => self.park(original, Parked::Duplicate { peer: peer.clone(), request_id, new_id, since: now }),
+            None => self.park(
+                original,
+                Parked::Duplicate {
+                    peer: peer.clone(),
+                    request_id,
+                    new_id,
+                    since: now,
+                },
+            ),
         }
     }
 
     fn serve_parked(&mut self, now: Instant, id: ObjectId, out: &mut Replies) {
-        let Some(waiting) = self.parked.remove(&id) else { return };
+        let Some(waiting) = self.parked.remove(&id) else {
+            return;
+        };
         self.parked_count -= waiting.len();
         for p in waiting {
             match p {
-                Parked::Get { peer, request_id, max_len, .. } => {
-                    let Some(&c) = self.objects.get(&id) else { continue };
+                Parked::Get {
+                    peer,
+                    request_id,
+                    max_len,
+                    ..
+                } => {
+                    let Some(&c) = self.objects.get(&id) else {
+                        continue;
+                    };
                     let bytes = self.contents[&c].bytes.clone();
                     reply_get(&peer, &id, request_id, max_len, &bytes, out);
                 }
-                Parked::Duplicate { peer, request_id, new_id, .. } => self.duplicate(now, &peer, new_id, id, request_id, out),
+                Parked::Duplicate {
+                    peer,
+                    request_id,
+                    new_id,
+                    ..
+                } => self.duplicate(now, &peer, new_id, id, request_id, out),
             }
         }
     }
@@ -194,7 +294,13 @@ impl ObjectStorage {
         let k = self.next_content;
         keys.push(k);
         self.total_bytes += payload.len() as u64;
-        self.contents.insert(k, Content { bytes: payload, refs: 1 });
+        self.contents.insert(
+            k,
+            Content {
+                bytes: payload,
+                refs: 1,
+            },
+        );
         k
     }
 
@@ -216,7 +322,10 @@ impl ObjectStorage {
     }
 
     fn release(&mut self, c: u64) {
-        let content = self.contents.get_mut(&c).expect("referenced content exists");
+        let content = self
+            .contents
+            .get_mut(&c)
+            .expect("referenced content exists");
         content.refs -= 1;
         if content.refs == 0 {
             let content = self.contents.remove(&c).expect("present");
@@ -235,12 +344,35 @@ impl ObjectStorage {
 }
 
 fn reply(peer: &Bytes, id: &ObjectId, request_id: u64, kind: ResponseType, out: &mut Replies) {
-    out.push((peer.clone(), header::encode_response(&ResponseHeader { object_id: *id, payload_length: 0, response_id: request_id, kind })));
+    out.push((
+        peer.clone(),
+        header::encode_response(&ResponseHeader {
+            object_id: *id,
+            payload_length: 0,
+            response_id: request_id,
+            kind,
+        }),
+    ));
 }
 
-fn reply_get(peer: &Bytes, id: &ObjectId, request_id: u64, max_len: u64, bytes: &Bytes, out: &mut Replies) {
+fn reply_get(
+    peer: &Bytes,
+    id: &ObjectId,
+    request_id: u64,
+    max_len: u64,
+    bytes: &Bytes,
+    out: &mut Replies,
+) {
     let n = (bytes.len() as u64).min(max_len) as usize;
-    out.push((peer.clone(), header::encode_response(&ResponseHeader { object_id: *id, payload_length: n as u64, response_id: request_id, kind: ResponseType::GetOk })));
+    out.push((
+        peer.clone(),
+        header::encode_response(&ResponseHeader {
+            object_id: *id,
+            payload_length: n as u64,
+            response_id: request_id,
+            kind: ResponseType::GetOk,
+        }),
+    ));
     if n > 0 {
         out.push((peer.clone(), bytes.slice(..n)));
     }
@@ -248,24 +380,59 @@ fn reply_get(peer: &Bytes, id: &ObjectId, request_id: u64, max_len: u64, bytes: 
 
 /// Request frames the scheduler (or a test peer) sends.
 pub fn set_request(id: &ObjectId, payload: Bytes, request_id: u64) -> (Bytes, Bytes) {
-    (header::encode_request(&RequestHeader { object_id: *id, payload_length: payload.len() as u64, request_id, kind: RequestType::Set }), payload)
+    (
+        header::encode_request(&RequestHeader {
+            object_id: *id,
+            payload_length: payload.len() as u64,
+            request_id,
+            kind: RequestType::Set,
+        }),
+        payload,
+    )
 }
 
 pub fn get_request(id: &ObjectId, request_id: u64) -> Bytes {
-    header::encode_request(&RequestHeader { object_id: *id, payload_length: u64::MAX, request_id, kind: RequestType::Get })
+    header::encode_request(&RequestHeader {
+        object_id: *id,
+        payload_length: u64::MAX,
+        request_id,
+        kind: RequestType::Get,
+    })
 }
 
 pub fn delete_request(id: &ObjectId, request_id: u64) -> Bytes {
-    header::encode_request(&RequestHeader { object_id: *id, payload_length: 0, request_id, kind: RequestType::Delete })
+    header::encode_request(&RequestHeader {
+        object_id: *id,
+        payload_length: 0,
+        request_id,
+        kind: RequestType::Delete,
+    })
 }
 
-pub fn duplicate_request(new_id: &ObjectId, original: &ObjectId, request_id: u64) -> (Bytes, Bytes) {
+pub fn duplicate_request(
+    new_id: &ObjectId,
+    original: &ObjectId,
+    request_id: u64,
+) -> (Bytes, Bytes) {
     let payload = header::encode_object_id(original);
-    (header::encode_request(&RequestHeader { object_id: *new_id, payload_length: payload.len() as u64, request_id, kind: RequestType::Duplicate }), payload)
+    (
+        header::encode_request(&RequestHeader {
+            object_id: *new_id,
+            payload_length: payload.len() as u64,
+            request_id,
+            kind: RequestType::Duplicate,
+        }),
+        payload,
+    )
 }
 
 pub fn info_request(request_id: u64) -> Bytes {
-    header::encode_request(&RequestHeader { object_id: [0; 32], payload_length: 0, request_id, kind: RequestType::InfoGetTotal })
+    header::encode_request(&RequestHeader {
+        object_id: [0; 32],
+        payload_length: 0,
+        request_id,
+        kind: RequestType::InfoGetTotal,
+    })
 }
 
 #[cfg(test)]
@@ -281,7 +448,11 @@ mod tests {
     }
 
     /// Sends frames and returns the decoded reply headers with their payload (if any).
-    fn send(s: &mut ObjectStorage, p: &Bytes, frames: &[Bytes]) -> Vec<(Bytes, ResponseHeader, Option<Bytes>)> {
+    fn send(
+        s: &mut ObjectStorage,
+        p: &Bytes,
+        frames: &[Bytes],
+    ) -> Vec<(Bytes, ResponseHeader, Option<Bytes>)> {
         let now = Instant::now();
         let mut out = Vec::new();
         for f in frames {
@@ -291,13 +462,22 @@ mod tests {
         let mut it = out.into_iter();
         while let Some((to, f)) = it.next() {
             let h = header::decode_response(&f).unwrap();
-            let payload = if h.payload_length > 0 { Some(it.next().unwrap().1) } else { None };
+            let payload = if h.payload_length > 0 {
+                Some(it.next().unwrap().1)
+            } else {
+                None
+            };
             res.push((to, h, payload));
         }
         res
     }
 
-    fn set(s: &mut ObjectStorage, p: &Bytes, i: ObjectId, data: &'static [u8]) -> Vec<(Bytes, ResponseHeader, Option<Bytes>)> {
+    fn set(
+        s: &mut ObjectStorage,
+        p: &Bytes,
+        i: ObjectId,
+        data: &'static [u8],
+    ) -> Vec<(Bytes, ResponseHeader, Option<Bytes>)> {
         let (h, b) = set_request(&i, Bytes::from_static(data), 1);
         send(s, p, &[h, b])
     }
@@ -309,7 +489,10 @@ mod tests {
         let r = set(&mut s, &c, id(1), b"hello");
         assert_eq!(r[0].1.kind, ResponseType::SetOk);
         let r = send(&mut s, &c, &[get_request(&id(1), 7)]);
-        assert_eq!((r[0].1.kind, r[0].1.response_id, r[0].1.payload_length), (ResponseType::GetOk, 7, 5));
+        assert_eq!(
+            (r[0].1.kind, r[0].1.response_id, r[0].1.payload_length),
+            (ResponseType::GetOk, 7, 5)
+        );
         assert_eq!(r[0].2.as_deref(), Some(&b"hello"[..]));
     }
 
@@ -332,11 +515,21 @@ mod tests {
         let mut s = ObjectStorage::default();
         let c = peer("c");
         set(&mut s, &c, id(1), b"x");
-        assert_eq!(send(&mut s, &c, &[delete_request(&id(1), 1)])[0].1.kind, ResponseType::DelOk);
-        assert_eq!(send(&mut s, &c, &[delete_request(&id(1), 1)])[0].1.kind, ResponseType::DelNotExists);
+        assert_eq!(
+            send(&mut s, &c, &[delete_request(&id(1), 1)])[0].1.kind,
+            ResponseType::DelOk
+        );
+        assert_eq!(
+            send(&mut s, &c, &[delete_request(&id(1), 1)])[0].1.kind,
+            ResponseType::DelNotExists
+        );
         send(&mut s, &c, &[get_request(&id(3), 1)]);
         send(&mut s, &c, &[delete_request(&id(3), 1)]);
-        assert_eq!(set(&mut s, &c, id(3), b"late").len(), 2, "the parked get survives the delete");
+        assert_eq!(
+            set(&mut s, &c, id(3), b"late").len(),
+            2,
+            "the parked get survives the delete"
+        );
     }
 
     #[test]
@@ -346,14 +539,31 @@ mod tests {
         set(&mut s, &c, id(1), b"data");
         let (h, p) = duplicate_request(&id(2), &id(1), 5);
         let r = send(&mut s, &c, &[h, p]);
-        assert_eq!((r[0].1.kind, r[0].1.object_id), (ResponseType::DuplicateOk, id(2)));
-        assert_eq!(s.info(Instant::now())[..3], [2, 1, 4], "two ids share one content");
+        assert_eq!(
+            (r[0].1.kind, r[0].1.object_id),
+            (ResponseType::DuplicateOk, id(2))
+        );
+        assert_eq!(
+            s.info(Instant::now())[..3],
+            [2, 1, 4],
+            "two ids share one content"
+        );
         let (h, p) = duplicate_request(&id(4), &id(3), 6);
-        assert!(send(&mut s, &c, &[h, p]).is_empty(), "waits for the original");
+        assert!(
+            send(&mut s, &c, &[h, p]).is_empty(),
+            "waits for the original"
+        );
         send(&mut s, &c, &[get_request(&id(4), 9)]);
         let r = set(&mut s, &c, id(3), b"orig");
         let kinds: Vec<_> = r.iter().map(|x| x.1.kind).collect();
-        assert_eq!(kinds, vec![ResponseType::SetOk, ResponseType::DuplicateOk, ResponseType::GetOk]);
+        assert_eq!(
+            kinds,
+            vec![
+                ResponseType::SetOk,
+                ResponseType::DuplicateOk,
+                ResponseType::GetOk
+            ]
+        );
     }
 
     #[test]
@@ -364,10 +574,18 @@ mod tests {
         set(&mut s, &c, id(2), b"same");
         set(&mut s, &c, id(3), b"other");
         assert_eq!(s.info(Instant::now())[..3], [3, 2, 9]);
-        send(&mut s, &c, &[delete_request(&id(1), 1), delete_request(&id(2), 1)]);
+        send(
+            &mut s,
+            &c,
+            &[delete_request(&id(1), 1), delete_request(&id(2), 1)],
+        );
         assert_eq!(s.info(Instant::now())[..3], [1, 1, 5]);
         set(&mut s, &c, id(3), b"replaced");
-        assert_eq!(s.info(Instant::now())[..3], [1, 1, 8], "overwrite releases the old content");
+        assert_eq!(
+            s.info(Instant::now())[..3],
+            [1, 1, 8],
+            "overwrite releases the old content"
+        );
     }
 
     #[test]
@@ -376,7 +594,10 @@ mod tests {
         let c = peer("c");
         set(&mut s, &c, id(1), b"");
         let r = send(&mut s, &c, &[get_request(&id(1), 1)]);
-        assert_eq!((r.len(), r[0].1.payload_length, r[0].2.is_none()), (1, 0, true));
+        assert_eq!(
+            (r.len(), r[0].1.payload_length, r[0].2.is_none()),
+            (1, 0, true)
+        );
     }
 
     #[test]
@@ -395,7 +616,12 @@ mod tests {
         let mut s = ObjectStorage::default();
         let c = peer("c");
         set(&mut s, &c, id(1), b"abcdef");
-        let f = header::encode_request(&RequestHeader { object_id: id(1), payload_length: 2, request_id: 1, kind: RequestType::Get });
+        let f = header::encode_request(&RequestHeader {
+            object_id: id(1),
+            payload_length: 2,
+            request_id: 1,
+            kind: RequestType::Get,
+        });
         let r = send(&mut s, &c, &[f]);
         assert_eq!(r[0].2.as_deref(), Some(&b"ab"[..]));
     }
@@ -405,7 +631,14 @@ mod tests {
         let mut s = ObjectStorage::default();
         let c = peer("c");
         let mut out = Vec::new();
-        assert!(s.on_frame(Instant::now(), &c, Bytes::from_static(b"garbage!"), &mut out).is_err());
+        assert!(s
+            .on_frame(
+                Instant::now(),
+                &c,
+                Bytes::from_static(b"garbage!"),
+                &mut out
+            )
+            .is_err());
         let mut x: u32 = 12345;
         for len in [0usize, 8, 16, 80, 200] {
             for _ in 0..300 {
@@ -427,6 +660,9 @@ mod tests {
         set(&mut s, &c, id(1), b"abc");
         let r = send(&mut s, &c, &[info_request(4)]);
         assert_eq!(r[0].1.kind, ResponseType::InfoGetTotalOk);
-        assert_eq!(header::decode_info(r[0].2.as_ref().unwrap()), [1, 1, 3, 0, 0, 0]);
+        assert_eq!(
+            header::decode_info(r[0].2.as_ref().unwrap()),
+            [1, 1, 3, 0, 0, 0]
+        );
     }
 }

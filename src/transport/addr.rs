@@ -10,18 +10,38 @@ pub struct Address {
 
 impl Address {
     pub fn parse(s: &str) -> Result<Address, String> {
-        let (scheme, rest) = s.split_once("://").ok_or_else(|| format!("{s}: expected scheme://host:port"))?;
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| format!("{s}: expected scheme://host:port"))?;
         match scheme {
             "tcp" => {}
-            "tls" | "ipc" | "ws" | "wss" => return Err(format!("{s}: the {scheme}:// transport is not supported yet (tcp:// only)")),
-            "inproc" => return Err(format!("{s}: inproc:// is ZMQ-only and not supported by YMQ")),
+            "tls" | "ipc" | "ws" | "wss" => {
+                return Err(format!(
+                    "{s}: the {scheme}:// transport is not supported yet (tcp:// only)"
+                ))
+            }
+            "inproc" => {
+                return Err(format!(
+                    "{s}: inproc:// is ZMQ-only and not supported by YMQ"
+                ))
+            }
             _ => return Err(format!("{s}: unknown scheme {scheme}")),
         }
-        let (host, port) = rest.rsplit_once(':').ok_or_else(|| format!("{s}: missing port"))?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{s}: missing port"))?;
         let port: u16 = port.parse().map_err(|_| format!("{s}: bad port {port}"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        host.parse::<IpAddr>().map_err(|_| format!("{s}: host must be a literal IP address (YMQ does no DNS)"))?;
-        Ok(Address { scheme: scheme.to_string(), host, port })
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        host.parse::<IpAddr>()
+            .map_err(|_| format!("{s}: host must be a literal IP address (YMQ does no DNS)"))?;
+        Ok(Address {
+            scheme: scheme.to_string(),
+            host,
+            port,
+        })
     }
 
     pub fn socket_addr(&self) -> SocketAddr {
@@ -29,7 +49,10 @@ impl Address {
     }
 
     pub fn with_port(&self, port: u16) -> Address {
-        Address { port, ..self.clone() }
+        Address {
+            port,
+            ..self.clone()
+        }
     }
 }
 

@@ -127,7 +127,12 @@ impl Conn {
                 Ok(mut written) => {
                     self.queued_bytes -= written;
                     while written > 0 {
-                        let front = self.wqueue.front().expect("written bytes come from the queue").len() - self.woff;
+                        let front = self
+                            .wqueue
+                            .front()
+                            .expect("written bytes come from the queue")
+                            .len()
+                            - self.woff;
                         if written >= front {
                             written -= front;
                             self.wqueue.pop_front();
@@ -148,7 +153,12 @@ impl Conn {
 
     /// Reads everything available and decodes whole frames. Stops early (leaving data in the kernel)
     /// once `budget` frames were decoded, so one busy peer cannot starve the others.
-    pub fn read(&mut self, max_frame: u64, budget: usize, got: &mut Received) -> Result<bool, ConnError> {
+    pub fn read(
+        &mut self,
+        max_frame: u64,
+        budget: usize,
+        got: &mut Received,
+    ) -> Result<bool, ConnError> {
         let mut eof = false;
         loop {
             self.decode(max_frame, got)?;
@@ -160,7 +170,9 @@ impl Conn {
             }
             let spare = self.rbuf.spare_capacity_mut();
             // SAFETY: `read` only writes into the buffer; we advance `len` by exactly what it reports.
-            let buf = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut u8, spare.len()) };
+            let buf = unsafe {
+                std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut u8, spare.len())
+            };
             match self.stream.read(buf) {
                 Ok(0) => {
                     eof = true;
@@ -191,7 +203,11 @@ impl Conn {
                 }
                 Phase::Identity | Phase::Ready => {
                     // An identity is a short string; refuse a huge one before buffering it.
-                    let limit = if self.phase == Phase::Identity { 4096 } else { max_frame };
+                    let limit = if self.phase == Phase::Identity {
+                        4096
+                    } else {
+                        max_frame
+                    };
                     match frame::decode(&self.rbuf, limit).map_err(ConnError::Frame)? {
                         Decoded::Incomplete { need } => {
                             if need > self.rbuf.capacity() {

@@ -11,7 +11,10 @@ impl Default for ProcSampler {
     fn default() -> Self {
         // SAFETY: sysconf has no preconditions.
         let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        ProcSampler { last: None, ticks_per_sec: if t > 0 { t as u64 } else { 100 } }
+        ProcSampler {
+            last: None,
+            ticks_per_sec: if t > 0 { t as u64 } else { 100 },
+        }
     }
 }
 

@@ -86,7 +86,14 @@ pub struct Server {
 
 impl Server {
     /// Binds the main and monitor addresses (and the embedded storage one), or fails.
-    pub fn bind(bind: &Address, monitor: &Address, storage: StorageMode, core: Scheduler, identity: Bytes, limits: Limits) -> io::Result<Server> {
+    pub fn bind(
+        bind: &Address,
+        monitor: &Address,
+        storage: StorageMode,
+        core: Scheduler,
+        identity: Bytes,
+        limits: Limits,
+    ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut server = Server {
             poll,
@@ -123,21 +130,32 @@ impl Server {
 
     fn listen(&mut self, addr: &Address, role: Role) -> io::Result<()> {
         let sa = addr.socket_addr();
-        let sock = socket2::Socket::new(socket2::Domain::for_address(sa), socket2::Type::STREAM, None)?;
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(sa),
+            socket2::Type::STREAM,
+            None,
+        )?;
         sock.set_reuse_address(true)?;
         sock.set_nonblocking(true)?;
-        sock.bind(&sa.into()).map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
+        sock.bind(&sa.into())
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
         sock.listen(1024)?;
         let mut l = TcpListener::from_std(sock.into());
         let token = Token(LISTENER_BASE + self.listeners.len());
-        self.poll.registry().register(&mut l, token, Interest::READABLE)?;
+        self.poll
+            .registry()
+            .register(&mut l, token, Interest::READABLE)?;
         info!("listening on {addr} ({role:?})");
         self.listeners.push((l, role));
         Ok(())
     }
 
     pub fn local_port(&self, role: Role) -> Option<u16> {
-        self.listeners.iter().find(|(_, r)| *r == role).and_then(|(l, _)| l.local_addr().ok()).map(|a| a.port())
+        self.listeners
+            .iter()
+            .find(|(_, r)| *r == role)
+            .and_then(|(l, _)| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     /// Runs until SIGINT/SIGTERM or an accepted client shutdown request.
@@ -149,7 +167,12 @@ impl Server {
             if let Some(t) = self.link.as_ref().and_then(|l| l.next_attempt()) {
                 wake = wake.min(t);
             }
-            let timeout = if self.reread.is_empty() { wake.saturating_duration_since(now).min(Duration::from_millis(250)) } else { Duration::ZERO };
+            let timeout = if self.reread.is_empty() {
+                wake.saturating_duration_since(now)
+                    .min(Duration::from_millis(250))
+            } else {
+                Duration::ZERO
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -193,11 +216,15 @@ impl Server {
             self.next_housekeeping = now + Duration::from_secs(1);
             let (cpu, rss, free) = self.sampler.sample(now);
             self.core.set_process_stats(cpu, rss, free);
-            self.gone.retain(|_, t| now.saturating_duration_since(*t) < GONE_TTL);
+            self.gone
+                .retain(|_, t| now.saturating_duration_since(*t) < GONE_TTL);
             self.parked.retain(|id, (_, _, t)| {
                 let keep = now.saturating_duration_since(*t) < GONE_TTL;
                 if !keep {
-                    warn!("dropping messages parked for {} which never connected", String::from_utf8_lossy(id));
+                    warn!(
+                        "dropping messages parked for {} which never connected",
+                        String::from_utf8_lossy(id)
+                    );
                 }
                 keep
             });
@@ -226,14 +253,23 @@ impl Server {
             match listener.accept() {
                 Ok((mut stream, peer)) => {
                     if self.conns.len() >= self.limits.max_connections {
-                        warn!("refusing connection from {peer}: {} connections open (limit)", self.conns.len());
+                        warn!(
+                            "refusing connection from {peer}: {} connections open (limit)",
+                            self.conns.len()
+                        );
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(Duration::from_secs(30)));
+                    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(
+                        &socket2::TcpKeepalive::new().with_time(Duration::from_secs(30)),
+                    );
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
-                    if let Err(e) = self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE) {
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        Token(key),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
                         error!("register: {e}");
                         continue;
                     }
@@ -285,10 +321,17 @@ impl Server {
         debug!("conn {key} is {} ({role:?})", String::from_utf8_lossy(&id));
         match role {
             Role::Main | Role::Storage => {
-                let map = if role == Role::Main { &mut self.main_ids } else { &mut self.storage_ids };
+                let map = if role == Role::Main {
+                    &mut self.main_ids
+                } else {
+                    &mut self.storage_ids
+                };
                 if let Some(old) = map.insert(id.clone(), key) {
                     if old != key && self.conns.contains(old) {
-                        info!("{} reconnected: replacing its previous connection", String::from_utf8_lossy(&id));
+                        info!(
+                            "{} reconnected: replacing its previous connection",
+                            String::from_utf8_lossy(&id)
+                        );
                         self.conns[old].identity = None;
                         self.close_quietly(old);
                     }
@@ -316,19 +359,30 @@ impl Server {
 
     fn on_frame(&mut self, now: Instant, key: usize, frame: Bytes, out: &mut Vec<Output>) {
         let conn = &self.conns[key];
-        let Some(id) = conn.identity.clone() else { return };
+        let Some(id) = conn.identity.clone() else {
+            return;
+        };
         match conn.role {
             Role::Main => match crate::wire::decode(&frame) {
                 Ok(msg) => self.core.handle(now, &id, msg, &frame, out),
-                Err(e) => out.push(Output::Close { peer: id, reason: e.to_string() }),
+                Err(e) => out.push(Output::Close {
+                    peer: id,
+                    reason: e.to_string(),
+                }),
             },
             // Subscribers have nothing to say; anything they send is discarded unread.
             Role::Monitor => {}
             Role::Storage => {
-                let storage = self.storage.as_mut().expect("storage role implies embedded storage");
+                let storage = self
+                    .storage
+                    .as_mut()
+                    .expect("storage role implies embedded storage");
                 let mut replies = Vec::new();
                 if let Err(e) = storage.on_frame(now, &id, frame, &mut replies) {
-                    warn!("closing object storage peer {}: {e}", String::from_utf8_lossy(&id));
+                    warn!(
+                        "closing object storage peer {}: {e}",
+                        String::from_utf8_lossy(&id)
+                    );
                     self.close_quietly(key);
                 }
                 self.storage_replies(replies);
@@ -359,7 +413,12 @@ impl Server {
             match o {
                 Output::Send { to, frame } => self.send_main(now, to, frame),
                 Output::Monitor(frame) => {
-                    let keys: Vec<usize> = self.conns.iter().filter(|(_, c)| c.role == Role::Monitor && c.is_ready()).map(|(k, _)| k).collect();
+                    let keys: Vec<usize> = self
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| c.role == Role::Monitor && c.is_ready())
+                        .map(|(k, _)| k)
+                        .collect();
                     for k in keys {
                         self.conns[k].queue_frame(frame.clone());
                         self.dirty.push(k);
@@ -384,10 +443,16 @@ impl Server {
             return;
         }
         if self.gone.contains_key(&to) {
-            debug!("dropping message for {}, which disconnected", String::from_utf8_lossy(&to));
+            debug!(
+                "dropping message for {}, which disconnected",
+                String::from_utf8_lossy(&to)
+            );
             return;
         }
-        let entry = self.parked.entry(to).or_insert_with(|| (VecDeque::new(), 0, now));
+        let entry = self
+            .parked
+            .entry(to)
+            .or_insert_with(|| (VecDeque::new(), 0, now));
         if entry.1 + frame.len() > self.limits.max_parked_bytes {
             return;
         }
@@ -418,7 +483,9 @@ impl Server {
         dirty.sort_unstable();
         dirty.dedup();
         for key in dirty.drain(..) {
-            let Some(c) = self.conns.get_mut(key) else { continue };
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
             if c.connecting {
                 continue;
             }
@@ -450,7 +517,11 @@ impl Server {
         let mut c = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut c.stream);
         let now = Instant::now();
-        let who = c.identity.as_ref().map(|i| String::from_utf8_lossy(i).into_owned()).unwrap_or_else(|| format!("conn {key}"));
+        let who = c
+            .identity
+            .as_ref()
+            .map(|i| String::from_utf8_lossy(i).into_owned())
+            .unwrap_or_else(|| format!("conn {key}"));
         match &err {
             Some(ConnError::Eof) => debug!("{who} ({:?}) closed the connection", c.role),
             Some(e) => warn!("closing {who} ({:?}): {e}", c.role),
@@ -459,7 +530,11 @@ impl Server {
         match c.role {
             Role::Main | Role::Storage => {
                 let Some(id) = c.identity.take() else { return };
-                let map = if c.role == Role::Main { &mut self.main_ids } else { &mut self.storage_ids };
+                let map = if c.role == Role::Main {
+                    &mut self.main_ids
+                } else {
+                    &mut self.storage_ids
+                };
                 if map.get(&id) == Some(&key) {
                     map.remove(&id);
                     if c.role == Role::Main {
@@ -491,7 +566,12 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(1);
         let mut events = Events::with_capacity(256);
         loop {
-            self.dirty = self.conns.iter().filter(|(_, c)| c.has_pending_writes()).map(|(k, _)| k).collect();
+            self.dirty = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.has_pending_writes())
+                .map(|(k, _)| k)
+                .collect();
             if self.dirty.is_empty() || Instant::now() >= deadline {
                 break;
             }

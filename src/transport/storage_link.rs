@@ -25,7 +25,14 @@ pub struct StorageLink {
 
 impl StorageLink {
     pub fn new(addr: Address) -> Self {
-        StorageLink { addr, key: None, ready: false, failures: 0, next: Some(Instant::now()), queue: VecDeque::new() }
+        StorageLink {
+            addr,
+            key: None,
+            ready: false,
+            failures: 0,
+            next: Some(Instant::now()),
+            queue: VecDeque::new(),
+        }
     }
 
     pub fn next_attempt(&self) -> Option<Instant> {
@@ -36,7 +43,12 @@ impl StorageLink {
         }
     }
 
-    pub fn connect(&mut self, poll: &Poll, conns: &mut Slab<Conn>, identity: &Bytes) -> std::io::Result<Option<usize>> {
+    pub fn connect(
+        &mut self,
+        poll: &Poll,
+        conns: &mut Slab<Conn>,
+        identity: &Bytes,
+    ) -> std::io::Result<Option<usize>> {
         self.next = None;
         let mut stream = match mio::net::TcpStream::connect(self.addr.socket_addr()) {
             Ok(s) => s,
@@ -48,7 +60,11 @@ impl StorageLink {
         let _ = stream.set_nodelay(true);
         let entry = conns.vacant_entry();
         let key = entry.key();
-        poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
+        poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         let mut conn = Conn::new(stream, Role::StorageClient, identity);
         conn.connecting = true;
         entry.insert(conn);
@@ -92,9 +108,13 @@ impl StorageLink {
         self.failures = self.failures.saturating_add(1);
         // Same backoff as a YMQ connector (100 ms << n), capped, and never giving up: the scheduler
         // outlives storage restarts.
-        let delay = Duration::from_millis(100u64 << self.failures.min(6)).min(Duration::from_secs(5));
-        if self.failures == 1 || self.failures % 10 == 0 {
-            warn!("object storage server {} unreachable (attempt {}), retrying in {delay:?}", self.addr, self.failures);
+        let delay =
+            Duration::from_millis(100u64 << self.failures.min(6)).min(Duration::from_secs(5));
+        if self.failures == 1 || self.failures.is_multiple_of(10) {
+            warn!(
+                "object storage server {} unreachable (attempt {}), retrying in {delay:?}",
+                self.addr, self.failures
+            );
         }
         self.next = Some(now + delay);
     }
@@ -115,7 +135,8 @@ impl StorageReplies {
         match op {
             StorageOp::Delete(obj) => vec![crate::storage::delete_request(&object_id(&obj), id)],
             StorageOp::Duplicate { new, original } => {
-                let (h, p) = crate::storage::duplicate_request(&object_id(&new), &object_id(&original), id);
+                let (h, p) =
+                    crate::storage::duplicate_request(&object_id(&new), &object_id(&original), id);
                 vec![h, p]
             }
             StorageOp::Info => vec![crate::storage::info_request(id)],

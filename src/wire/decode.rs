@@ -51,7 +51,8 @@ pub fn reader_options(len: usize) -> ReaderOptions {
 /// Decodes one scheduler-protocol payload.
 pub fn decode(frame: &Bytes) -> R<Message> {
     let mut slice: &[u8] = frame;
-    let reader = capnp::serialize::read_message_from_flat_slice(&mut slice, reader_options(frame.len()))?;
+    let reader =
+        capnp::serialize::read_message_from_flat_slice(&mut slice, reader_options(frame.len()))?;
     let root: message_capnp::message::Reader = reader.get_root()?;
     let sub = |s: &[u8]| -> Bytes {
         if s.is_empty() {
@@ -66,25 +67,45 @@ pub fn decode(frame: &Bytes) -> R<Message> {
         W::Task(t) => Message::Task(task(t?, &sub)?),
         W::TaskCancel(c) => {
             let c = c?;
-            Message::TaskCancel { task_id: sub(c.get_task_id()?), force: c.get_flags()?.get_force() }
+            Message::TaskCancel {
+                task_id: sub(c.get_task_id()?),
+                force: c.get_flags()?.get_force(),
+            }
         }
         W::TaskCancelConfirm(c) => {
             let c = c?;
-            let kind = match c.get_cancel_confirm_type().map_err(|e| DecodeError::UnknownEnum("TaskCancelConfirmType", e.0))? {
+            let kind = match c
+                .get_cancel_confirm_type()
+                .map_err(|e| DecodeError::UnknownEnum("TaskCancelConfirmType", e.0))?
+            {
                 common_capnp::TaskCancelConfirmType::Canceled => CancelConfirmType::Canceled,
-                common_capnp::TaskCancelConfirmType::CancelFailed => CancelConfirmType::CancelFailed,
-                common_capnp::TaskCancelConfirmType::CancelNotFound => CancelConfirmType::CancelNotFound,
+                common_capnp::TaskCancelConfirmType::CancelFailed => {
+                    CancelConfirmType::CancelFailed
+                }
+                common_capnp::TaskCancelConfirmType::CancelNotFound => {
+                    CancelConfirmType::CancelNotFound
+                }
             };
-            Message::TaskCancelConfirm { task_id: sub(c.get_task_id()?), kind }
+            Message::TaskCancelConfirm {
+                task_id: sub(c.get_task_id()?),
+                kind,
+            }
         }
         W::TaskResult(r) => {
             let r = r?;
-            let result_type = match r.get_result_type().map_err(|e| DecodeError::UnknownEnum("TaskResultType", e.0))? {
+            let result_type = match r
+                .get_result_type()
+                .map_err(|e| DecodeError::UnknownEnum("TaskResultType", e.0))?
+            {
                 common_capnp::TaskResultType::Success => ResultType::Success,
                 common_capnp::TaskResultType::Failed => ResultType::Failed,
                 common_capnp::TaskResultType::FailedWorkerDied => ResultType::FailedWorkerDied,
             };
-            let results = r.get_results()?.iter().map(|d| d.map(&sub)).collect::<Result<_, _>>()?;
+            let results = r
+                .get_results()?
+                .iter()
+                .map(|d| d.map(&sub))
+                .collect::<Result<_, _>>()?;
             Message::TaskResult(TaskResult {
                 task_id: sub(r.get_task_id()?),
                 result_type,
@@ -92,22 +113,41 @@ pub fn decode(frame: &Bytes) -> R<Message> {
                 results,
             })
         }
-        W::TaskLog(l) => Message::TaskLog { task_id: sub(l?.get_task_id()?) },
+        W::TaskLog(l) => Message::TaskLog {
+            task_id: sub(l?.get_task_id()?),
+        },
         W::GraphTask(g) => {
             let g = g?;
             Message::GraphTask(GraphTask {
                 task_id: sub(g.get_task_id()?),
                 source: sub(g.get_source()?),
-                targets: g.get_targets()?.iter().map(|d| d.map(&sub)).collect::<Result<_, _>>()?,
-                graph: g.get_graph()?.iter().map(|t| task(t, &sub)).collect::<R<_>>()?,
+                targets: g
+                    .get_targets()?
+                    .iter()
+                    .map(|d| d.map(&sub))
+                    .collect::<Result<_, _>>()?,
+                graph: g
+                    .get_graph()?
+                    .iter()
+                    .map(|t| task(t, &sub))
+                    .collect::<R<_>>()?,
             })
         }
         W::ObjectInstruction(o) => {
             let o = o?;
-            let kind = match o.get_instruction_type().map_err(|e| DecodeError::UnknownEnum("ObjectInstructionType", e.0))? {
-                message_capnp::object_instruction::ObjectInstructionType::Create => InstructionType::Create,
-                message_capnp::object_instruction::ObjectInstructionType::Delete => InstructionType::Delete,
-                message_capnp::object_instruction::ObjectInstructionType::Clear => InstructionType::Clear,
+            let kind = match o
+                .get_instruction_type()
+                .map_err(|e| DecodeError::UnknownEnum("ObjectInstructionType", e.0))?
+            {
+                message_capnp::object_instruction::ObjectInstructionType::Create => {
+                    InstructionType::Create
+                }
+                message_capnp::object_instruction::ObjectInstructionType::Delete => {
+                    InstructionType::Delete
+                }
+                message_capnp::object_instruction::ObjectInstructionType::Clear => {
+                    InstructionType::Clear
+                }
             };
             let mut ins = ObjectInstruction {
                 kind,
@@ -119,9 +159,21 @@ pub fn decode(frame: &Bytes) -> R<Message> {
             };
             if o.has_object_metadata() {
                 let m = o.get_object_metadata()?;
-                ins.ids = m.get_object_ids()?.iter().map(|d| d.map(&sub)).collect::<Result<_, _>>()?;
-                ins.types = m.get_object_types()?.iter().map(|t| t.map(|t| t as u16).unwrap_or_else(|e| e.0)).collect();
-                ins.names = m.get_object_names()?.iter().map(|d| d.map(&sub)).collect::<Result<_, _>>()?;
+                ins.ids = m
+                    .get_object_ids()?
+                    .iter()
+                    .map(|d| d.map(&sub))
+                    .collect::<Result<_, _>>()?;
+                ins.types = m
+                    .get_object_types()?
+                    .iter()
+                    .map(|t| t.map(|t| t as u16).unwrap_or_else(|e| e.0))
+                    .collect();
+                ins.names = m
+                    .get_object_names()?
+                    .iter()
+                    .map(|d| d.map(&sub))
+                    .collect::<Result<_, _>>()?;
                 ins.sizes = m.get_object_sizes()?.iter().collect();
             }
             Message::ObjectInstruction(ins)
@@ -168,7 +220,9 @@ pub fn decode(frame: &Bytes) -> R<Message> {
             })
         }
         W::ClientDisconnect(d) => {
-            let t = d?.get_disconnect_type().map_err(|e| DecodeError::UnknownEnum("DisconnectType", e.0))?;
+            let t = d?
+                .get_disconnect_type()
+                .map_err(|e| DecodeError::UnknownEnum("DisconnectType", e.0))?;
             Message::ClientDisconnect {
                 shutdown: t == message_capnp::client_disconnect::DisconnectType::Shutdown,
             }
@@ -216,11 +270,23 @@ fn text(t: capnp::text::Reader<'_>) -> String {
 }
 
 fn resource(r: status_capnp::resource::Reader<'_>) -> Resource {
-    Resource { cpu: r.get_cpu(), rss: r.get_rss() }
+    Resource {
+        cpu: r.get_cpu(),
+        rss: r.get_rss(),
+    }
 }
 
-fn capabilities(list: capnp::struct_list::Reader<'_, common_capnp::task_capability::Owned>) -> R<Vec<Capability>> {
-    list.iter().map(|c| Ok(Capability { name: text(c.get_name()?), value: c.get_value() })).collect()
+fn capabilities(
+    list: capnp::struct_list::Reader<'_, common_capnp::task_capability::Owned>,
+) -> R<Vec<Capability>> {
+    list.iter()
+        .map(|c| {
+            Ok(Capability {
+                name: text(c.get_name()?),
+                value: c.get_value(),
+            })
+        })
+        .collect()
 }
 
 fn task(t: message_capnp::task::Reader<'_>, sub: &impl Fn(&[u8]) -> Bytes) -> R<Task> {
@@ -228,11 +294,17 @@ fn task(t: message_capnp::task::Reader<'_>, sub: &impl Fn(&[u8]) -> Bytes) -> R<
         .get_function_args()?
         .iter()
         .map(|a| -> R<TaskArg> {
-            let is_task = match a.get_type().map_err(|e| DecodeError::UnknownEnum("ArgumentType", e.0))? {
+            let is_task = match a
+                .get_type()
+                .map_err(|e| DecodeError::UnknownEnum("ArgumentType", e.0))?
+            {
                 message_capnp::task::argument::ArgumentType::Task => true,
                 message_capnp::task::argument::ArgumentType::ObjectID => false,
             };
-            Ok(TaskArg { is_task, data: sub(a.get_data()?) })
+            Ok(TaskArg {
+                is_task,
+                data: sub(a.get_data()?),
+            })
         })
         .collect::<R<_>>()?;
     Ok(Task {

@@ -26,7 +26,10 @@ pub struct StorageAddress {
     pub scheme: String,
 }
 
-pub fn set_capabilities(mut list: capnp::struct_list::Builder<'_, common_capnp::task_capability::Owned>, caps: &[Capability]) {
+pub fn set_capabilities(
+    mut list: capnp::struct_list::Builder<'_, common_capnp::task_capability::Owned>,
+    caps: &[Capability],
+) {
     for (i, c) in caps.iter().enumerate() {
         let mut e = list.reborrow().get(i as u32);
         e.set_name(c.name.as_str());
@@ -55,7 +58,10 @@ pub fn fill_task(mut b: message_capnp::task::Builder<'_>, t: &Task) {
         });
         e.set_data(&a.data);
     }
-    set_capabilities(b.init_capabilities(t.capabilities.len() as u32), &t.capabilities);
+    set_capabilities(
+        b.init_capabilities(t.capabilities.len() as u32),
+        &t.capabilities,
+    );
 }
 
 pub fn task(t: &Task) -> Bytes {
@@ -77,12 +83,19 @@ pub fn task_cancel_confirm(task_id: &[u8], kind: CancelConfirmType) -> Bytes {
         c.set_cancel_confirm_type(match kind {
             CancelConfirmType::Canceled => common_capnp::TaskCancelConfirmType::Canceled,
             CancelConfirmType::CancelFailed => common_capnp::TaskCancelConfirmType::CancelFailed,
-            CancelConfirmType::CancelNotFound => common_capnp::TaskCancelConfirmType::CancelNotFound,
+            CancelConfirmType::CancelNotFound => {
+                common_capnp::TaskCancelConfirmType::CancelNotFound
+            }
         });
     })
 }
 
-pub fn task_result(task_id: &[u8], result_type: ResultType, metadata: &[u8], results: &[Bytes]) -> Bytes {
+pub fn task_result(
+    task_id: &[u8],
+    result_type: ResultType,
+    metadata: &[u8],
+    results: &[Bytes],
+) -> Bytes {
     build(|m| {
         let mut r = m.init_task_result();
         r.set_task_id(task_id);
@@ -114,7 +127,10 @@ pub fn graph_task(g: &GraphTask) -> Bytes {
         let mut b = m.init_graph_task();
         b.set_task_id(&g.task_id);
         b.set_source(&g.source);
-        set_data_list(b.reborrow().init_targets(g.targets.len() as u32), &g.targets);
+        set_data_list(
+            b.reborrow().init_targets(g.targets.len() as u32),
+            &g.targets,
+        );
         let mut list = b.init_graph(g.graph.len() as u32);
         for (i, t) in g.graph.iter().enumerate() {
             fill_task(list.reborrow().get(i as u32), t);
@@ -126,9 +142,15 @@ pub fn object_instruction(o: &ObjectInstruction) -> Bytes {
     build(|m| {
         let mut b = m.init_object_instruction();
         b.set_instruction_type(match o.kind {
-            InstructionType::Create => message_capnp::object_instruction::ObjectInstructionType::Create,
-            InstructionType::Delete => message_capnp::object_instruction::ObjectInstructionType::Delete,
-            InstructionType::Clear => message_capnp::object_instruction::ObjectInstructionType::Clear,
+            InstructionType::Create => {
+                message_capnp::object_instruction::ObjectInstructionType::Create
+            }
+            InstructionType::Delete => {
+                message_capnp::object_instruction::ObjectInstructionType::Delete
+            }
+            InstructionType::Clear => {
+                message_capnp::object_instruction::ObjectInstructionType::Clear
+            }
         });
         b.set_object_user(&o.object_user);
         let mut md = b.init_object_metadata();
@@ -144,7 +166,10 @@ pub fn object_instruction(o: &ObjectInstruction) -> Bytes {
                 },
             );
         }
-        set_data_list(md.reborrow().init_object_names(o.names.len() as u32), &o.names);
+        set_data_list(
+            md.reborrow().init_object_names(o.names.len() as u32),
+            &o.names,
+        );
         let mut sizes = md.init_object_sizes(o.sizes.len() as u32);
         for (i, s) in o.sizes.iter().enumerate() {
             sizes.set(i as u32, *s);
@@ -210,7 +235,10 @@ pub fn worker_heartbeat(h: &WorkerHeartbeat) -> Bytes {
             r.set_cpu(p.resource.cpu);
             r.set_rss(p.resource.rss);
         }
-        set_capabilities(b.reborrow().init_capabilities(h.capabilities.len() as u32), &h.capabilities);
+        set_capabilities(
+            b.reborrow().init_capabilities(h.capabilities.len() as u32),
+            &h.capabilities,
+        );
         b.set_worker_manager_i_d(&h.worker_manager_id);
         b.set_mem_limit(h.mem_limit);
         b.set_hostname(h.hostname.as_str());
@@ -250,7 +278,10 @@ pub fn worker_manager_heartbeat(h: &WorkerManagerHeartbeat) -> Bytes {
     build(|m| {
         let mut b = m.init_worker_manager_heartbeat();
         b.set_max_task_concurrency(h.max_task_concurrency);
-        set_capabilities(b.reborrow().init_capabilities(h.capabilities.len() as u32), &h.capabilities);
+        set_capabilities(
+            b.reborrow().init_capabilities(h.capabilities.len() as u32),
+            &h.capabilities,
+        );
         b.set_worker_manager_i_d(&h.worker_manager_id);
     })
 }
@@ -264,7 +295,9 @@ pub fn worker_manager_heartbeat_echo() -> Bytes {
 /// One `setDesiredTaskConcurrencyRequests` command: (taskConcurrency, capabilities) per request.
 pub fn worker_manager_command(requests: &[(u32, Vec<Capability>)]) -> Bytes {
     build(|m| {
-        let mut list = m.init_worker_manager_command().init_set_desired_task_concurrency_requests(requests.len() as u32);
+        let mut list = m
+            .init_worker_manager_command()
+            .init_set_desired_task_concurrency_requests(requests.len() as u32);
         for (i, (n, caps)) in requests.iter().enumerate() {
             let mut e = list.reborrow().get(i as u32);
             e.set_task_concurrency(*n);

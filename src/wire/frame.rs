@@ -24,7 +24,9 @@ impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FrameError::BadMagic(m) => write!(f, "bad YMQ magic {m:02x?}"),
-            FrameError::TooLarge { len, max } => write!(f, "frame of {len} bytes exceeds the limit of {max}"),
+            FrameError::TooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the limit of {max}")
+            }
         }
     }
 }
@@ -44,7 +46,11 @@ pub enum Decoded {
 pub fn check_magic(buf: &[u8]) -> Result<bool, FrameError> {
     if buf.len() < MAGIC.len() {
         // A prefix that already disagrees is rejected early: no reason to wait for the rest.
-        return if MAGIC.starts_with(buf) { Ok(false) } else { Err(FrameError::BadMagic(pad4(buf))) };
+        return if MAGIC.starts_with(buf) {
+            Ok(false)
+        } else {
+            Err(FrameError::BadMagic(pad4(buf)))
+        };
     }
     if buf[..4] == MAGIC {
         Ok(true)
@@ -67,7 +73,10 @@ pub fn decode(buf: &[u8], max_frame: u64) -> Result<Decoded, FrameError> {
     }
     let len = u64::from_le_bytes(buf[..HEADER_LEN].try_into().expect("8 bytes"));
     if len > max_frame {
-        return Err(FrameError::TooLarge { len, max: max_frame });
+        return Err(FrameError::TooLarge {
+            len,
+            max: max_frame,
+        });
     }
     // `max_frame` fits in usize on every supported target (64-bit); the check above bounds `len`.
     let total = HEADER_LEN + len as usize;
@@ -102,7 +111,10 @@ mod tests {
 
     #[test]
     fn magic_rejects_old_version_and_garbage_early() {
-        assert_eq!(check_magic(b"YMQ\x01"), Err(FrameError::BadMagic(*b"YMQ\x01")));
+        assert_eq!(
+            check_magic(b"YMQ\x01"),
+            Err(FrameError::BadMagic(*b"YMQ\x01"))
+        );
         assert!(check_magic(b"GE").is_err());
         assert!(check_magic(b"GET / HTTP/1.1").is_err());
     }
@@ -115,14 +127,23 @@ mod tests {
         assert_eq!(decode(&buf, 100), Ok(Decoded::Frame { consumed: 13 }));
         assert_eq!(&buf[HEADER_LEN..13], b"hello");
         assert_eq!(decode(&buf[13..], 100), Ok(Decoded::Frame { consumed: 8 }));
-        assert_eq!(decode(&buf[..12], 100), Ok(Decoded::Incomplete { need: 13 }));
+        assert_eq!(
+            decode(&buf[..12], 100),
+            Ok(Decoded::Incomplete { need: 13 })
+        );
         assert_eq!(decode(&buf[..3], 100), Ok(Decoded::Incomplete { need: 8 }));
     }
 
     #[test]
     fn decode_rejects_oversize_before_buffering() {
         let buf = u64::MAX.to_le_bytes();
-        assert_eq!(decode(&buf, 1 << 20), Err(FrameError::TooLarge { len: u64::MAX, max: 1 << 20 }));
+        assert_eq!(
+            decode(&buf, 1 << 20),
+            Err(FrameError::TooLarge {
+                len: u64::MAX,
+                max: 1 << 20
+            })
+        );
         let buf = 11u64.to_le_bytes();
         assert!(decode(&buf, 10).is_err());
         assert_eq!(decode(&buf, 11), Ok(Decoded::Incomplete { need: 19 }));
@@ -136,6 +157,11 @@ mod tests {
         encode_into(id, &mut wire);
         assert_eq!(&wire[4..12], &[0x34, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(check_magic(&wire), Ok(true));
-        assert_eq!(decode(&wire[4..], 1 << 10), Ok(Decoded::Frame { consumed: 8 + id.len() }));
+        assert_eq!(
+            decode(&wire[4..], 1 << 10),
+            Ok(Decoded::Frame {
+                consumed: 8 + id.len()
+            })
+        );
     }
 }

@@ -13,8 +13,20 @@ fn sample_task(id: &str) -> Task {
         source: b("Client|abc"),
         metadata: Bytes::from_static(&[1, 0, 0, 0, 0, 0]),
         func_object_id: Bytes::from(vec![7u8; 32]),
-        args: vec![TaskArg { is_task: false, data: Bytes::from(vec![9u8; 32]) }, TaskArg { is_task: true, data: b("t0") }],
-        capabilities: vec![Capability { name: "gpu".into(), value: -1 }],
+        args: vec![
+            TaskArg {
+                is_task: false,
+                data: Bytes::from(vec![9u8; 32]),
+            },
+            TaskArg {
+                is_task: true,
+                data: b("t0"),
+            },
+        ],
+        capabilities: vec![Capability {
+            name: "gpu".into(),
+            value: -1,
+        }],
     }
 }
 
@@ -27,7 +39,12 @@ fn every_scheduler_input_round_trips() {
         metadata: b("meta"),
         results: vec![Bytes::from(vec![3u8; 32])],
     };
-    let graph = GraphTask { task_id: b("U"), source: b("Client|abc"), targets: vec![b("t2")], graph: vec![task.clone(), sample_task("t2")] };
+    let graph = GraphTask {
+        task_id: b("U"),
+        source: b("Client|abc"),
+        targets: vec![b("t2")],
+        graph: vec![task.clone(), sample_task("t2")],
+    };
     let oi = ObjectInstruction {
         kind: InstructionType::Create,
         object_user: b("Client|abc"),
@@ -36,39 +53,100 @@ fn every_scheduler_input_round_trips() {
         names: vec![b("<serializer>")],
         sizes: vec![42],
     };
-    let ch = ClientHeartbeat { resource: Resource { cpu: 5, rss: 6 }, latency_us: 7, hostname: "h".into() };
+    let ch = ClientHeartbeat {
+        resource: Resource { cpu: 5, rss: 6 },
+        latency_us: 7,
+        hostname: "h".into(),
+    };
     let wh = WorkerHeartbeat {
         queue_size: 1000,
         queued_tasks: 3,
-        processors: vec![ProcessorStatus { pid: 9, initialized: true, current_task_id: b("t1"), ..Default::default() }],
-        capabilities: vec![Capability { name: "linux".into(), value: -1 }],
+        processors: vec![ProcessorStatus {
+            pid: 9,
+            initialized: true,
+            current_task_id: b("t1"),
+            ..Default::default()
+        }],
+        capabilities: vec![Capability {
+            name: "linux".into(),
+            value: -1,
+        }],
         worker_manager_id: b("wm"),
         hostname: "host".into(),
         net_sent_bytes: 11,
         ..Default::default()
     };
-    let wmh = WorkerManagerHeartbeat { max_task_concurrency: 4, capabilities: vec![], worker_manager_id: b("wm") };
+    let wmh = WorkerManagerHeartbeat {
+        max_task_concurrency: 4,
+        capabilities: vec![],
+        worker_manager_id: b("wm"),
+    };
     let cases: Vec<(Bytes, Message)> = vec![
         (enc::task(&task), Message::Task(task.clone())),
-        (enc::task_cancel(b"t1", true), Message::TaskCancel { task_id: b("t1"), force: true }),
+        (
+            enc::task_cancel(b"t1", true),
+            Message::TaskCancel {
+                task_id: b("t1"),
+                force: true,
+            },
+        ),
         (
             enc::task_cancel_confirm(b"t1", CancelConfirmType::CancelNotFound),
-            Message::TaskCancelConfirm { task_id: b("t1"), kind: CancelConfirmType::CancelNotFound },
+            Message::TaskCancelConfirm {
+                task_id: b("t1"),
+                kind: CancelConfirmType::CancelNotFound,
+            },
         ),
-        (enc::task_result(b"t1", ResultType::Failed, b"meta", &result.results), Message::TaskResult(result.clone())),
-        (enc::task_log(b"t1", true, "boom"), Message::TaskLog { task_id: b("t1") }),
+        (
+            enc::task_result(b"t1", ResultType::Failed, b"meta", &result.results),
+            Message::TaskResult(result.clone()),
+        ),
+        (
+            enc::task_log(b"t1", true, "boom"),
+            Message::TaskLog { task_id: b("t1") },
+        ),
         (enc::graph_task(&graph), Message::GraphTask(graph.clone())),
-        (enc::object_instruction(&oi), Message::ObjectInstruction(oi.clone())),
-        (enc::client_heartbeat(&ch), Message::ClientHeartbeat(ch.clone())),
-        (enc::worker_heartbeat(&wh), Message::WorkerHeartbeat(wh.clone())),
-        (enc::client_disconnect(true), Message::ClientDisconnect { shutdown: true }),
-        (enc::client_disconnect(false), Message::ClientDisconnect { shutdown: false }),
+        (
+            enc::object_instruction(&oi),
+            Message::ObjectInstruction(oi.clone()),
+        ),
+        (
+            enc::client_heartbeat(&ch),
+            Message::ClientHeartbeat(ch.clone()),
+        ),
+        (
+            enc::worker_heartbeat(&wh),
+            Message::WorkerHeartbeat(wh.clone()),
+        ),
+        (
+            enc::client_disconnect(true),
+            Message::ClientDisconnect { shutdown: true },
+        ),
+        (
+            enc::client_disconnect(false),
+            Message::ClientDisconnect { shutdown: false },
+        ),
         (enc::information_request(b"x"), Message::InformationRequest),
-        (enc::worker_manager_heartbeat(&wmh), Message::WorkerManagerHeartbeat(wmh.clone())),
-        (enc::worker_disconnect_notification(), Message::WorkerDisconnectNotification),
-        (enc::client_shutdown_response(true), Message::NotForScheduler(Kind::ClientShutdownResponse)),
-        (enc::worker_manager_heartbeat_echo(), Message::NotForScheduler(Kind::WorkerManagerHeartbeatEcho)),
-        (enc::worker_manager_command(&[(3, vec![])]), Message::NotForScheduler(Kind::WorkerManagerCommand)),
+        (
+            enc::worker_manager_heartbeat(&wmh),
+            Message::WorkerManagerHeartbeat(wmh.clone()),
+        ),
+        (
+            enc::worker_disconnect_notification(),
+            Message::WorkerDisconnectNotification,
+        ),
+        (
+            enc::client_shutdown_response(true),
+            Message::NotForScheduler(Kind::ClientShutdownResponse),
+        ),
+        (
+            enc::worker_manager_heartbeat_echo(),
+            Message::NotForScheduler(Kind::WorkerManagerHeartbeatEcho),
+        ),
+        (
+            enc::worker_manager_command(&[(3, vec![])]),
+            Message::NotForScheduler(Kind::WorkerManagerCommand),
+        ),
     ];
     for (frame, want) in cases {
         let got = decode(&frame).unwrap_or_else(|e| panic!("{want:?}: {e}"));
@@ -80,16 +158,30 @@ fn every_scheduler_input_round_trips() {
 #[test]
 fn decoded_fields_borrow_the_frame() {
     let frame = enc::task(&sample_task("abcdefgh"));
-    let Message::Task(t) = decode(&frame).unwrap() else { panic!() };
+    let Message::Task(t) = decode(&frame).unwrap() else {
+        panic!()
+    };
     let range = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
-    assert!(range.contains(&(t.task_id.as_ptr() as usize)), "task id must be a slice of the frame, not a copy");
+    assert!(
+        range.contains(&(t.task_id.as_ptr() as usize)),
+        "task id must be a slice of the frame, not a copy"
+    );
 }
 
 #[test]
 fn multi_segment_messages_decode() {
     // Force many segments: a 1-word first segment makes every allocation spill into a new segment.
-    let mut mb = capnp::message::Builder::new(capnp::message::HeapAllocator::new().first_segment_words(1).allocation_strategy(capnp::message::AllocationStrategy::FixedSize));
-    let g = GraphTask { task_id: b("U"), source: b("c"), targets: vec![], graph: (0..50).map(|i| sample_task(&format!("t{i}"))).collect() };
+    let mut mb = capnp::message::Builder::new(
+        capnp::message::HeapAllocator::new()
+            .first_segment_words(1)
+            .allocation_strategy(capnp::message::AllocationStrategy::FixedSize),
+    );
+    let g = GraphTask {
+        task_id: b("U"),
+        source: b("c"),
+        targets: vec![],
+        graph: (0..50).map(|i| sample_task(&format!("t{i}"))).collect(),
+    };
     {
         let m: crate::schema::message_capnp::message::Builder = mb.init_root();
         let mut gb = m.init_graph_task();
@@ -122,7 +214,10 @@ fn unknown_union_member_is_a_typed_error() {
     let mut frame = enc::worker_disconnect_notification().to_vec();
     // Segment table (8 bytes) + root pointer (8 bytes): the discriminant is the first data word of the root.
     frame[16] = 99;
-    assert_eq!(decode(&Bytes::from(frame)), Err(DecodeError::UnknownMember(99)));
+    assert_eq!(
+        decode(&Bytes::from(frame)),
+        Err(DecodeError::UnknownMember(99))
+    );
 }
 
 #[test]

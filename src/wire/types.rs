@@ -232,15 +232,25 @@ pub struct WorkerManagerHeartbeat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Task(Task),
-    TaskCancel { task_id: Bytes, force: bool },
-    TaskCancelConfirm { task_id: Bytes, kind: CancelConfirmType },
+    TaskCancel {
+        task_id: Bytes,
+        force: bool,
+    },
+    TaskCancelConfirm {
+        task_id: Bytes,
+        kind: CancelConfirmType,
+    },
     TaskResult(TaskResult),
-    TaskLog { task_id: Bytes },
+    TaskLog {
+        task_id: Bytes,
+    },
     GraphTask(GraphTask),
     ObjectInstruction(ObjectInstruction),
     ClientHeartbeat(ClientHeartbeat),
     WorkerHeartbeat(WorkerHeartbeat),
-    ClientDisconnect { shutdown: bool },
+    ClientDisconnect {
+        shutdown: bool,
+    },
     InformationRequest,
     WorkerManagerHeartbeat(WorkerManagerHeartbeat),
     WorkerDisconnectNotification,

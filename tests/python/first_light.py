@@ -1,0 +1,129 @@
+"""Drive a scheduler with the real, unmodified Scaler 2.9.0 Python client and native workers.
+
+Usage: python first_light.py tcp://HOST:PORT
+Prints `PASS name` / `FAIL name: reason` per check and a closing `N passed, M failed` line; exits 1 on failure.
+"""
+import sys
+import time
+import traceback
+
+from scaler import Client
+
+ADDRESS = sys.argv[1]
+
+
+def inc(x):
+    return x + 1
+
+
+def add(a, b):
+    return a + b
+
+
+def slow(x):
+    time.sleep(x)
+    return x
+
+
+def boom(x):
+    raise ValueError(f"boom {x}")
+
+
+def length(x):
+    return len(x)
+
+
+def square(x):
+    return x * x
+
+
+def nested(n):
+    # Runs on a worker: a client created inside a task finds the scheduler by itself.
+    with Client() as inner:
+        return sum(inner.map(square, range(n)))
+
+
+def check_submit(c):
+    assert c.submit(inc, 41).result(timeout=30) == 42
+
+
+def check_map(c):
+    assert c.map(inc, range(200)) == [i + 1 for i in range(200)]
+
+
+def check_graph(c):
+    graph = {"a": 1, "b": (inc, "a"), "c": (add, "a", "b"), "d": (inc, "c")}
+    assert c.get(graph, keys=["c", "d"]) == {"c": 3, "d": 4}
+
+
+def check_cancel(c):
+    fut = c.submit(slow, 60)
+    time.sleep(1)
+    fut.cancel()
+    assert fut.cancelled(), "future not cancelled"
+    # the scheduler still works afterwards
+    assert c.submit(inc, 1).result(timeout=30) == 2
+
+
+def check_send_object(c):
+    ref = c.send_object("abcdef", name="letters")
+    assert c.submit(length, ref).result(timeout=30) == 6
+    ref2 = c.send_object(list(range(10)))
+    assert c.map(length, [ref, ref2]) == [6, 10]
+
+
+def check_exception(c):
+    try:
+        c.submit(boom, 7).result(timeout=30)
+    except ValueError as e:
+        assert "boom 7" in str(e), str(e)
+    else:
+        raise AssertionError("no exception raised")
+
+
+def check_nested(c):
+    assert c.submit(nested, 5).result(timeout=60) == sum(i * i for i in range(5))
+
+
+def check_graph_failure(c):
+    graph = {"a": 1, "b": (boom, "a"), "c": (inc, "b")}
+    try:
+        c.get(graph, keys=["c"])
+    except ValueError as e:
+        assert "boom 1" in str(e), str(e)
+    else:
+        raise AssertionError("graph failure did not propagate")
+
+
+CHECKS = [
+    check_submit,
+    check_map,
+    check_graph,
+    check_cancel,
+    check_send_object,
+    check_exception,
+    check_nested,
+    check_graph_failure,
+]
+
+
+def main():
+    passed = failed = 0
+    with Client(address=ADDRESS, timeout_seconds=30) as client:
+        for check in CHECKS:
+            name = check.__name__[len("check_"):]
+            start = time.time()
+            try:
+                check(client)
+                passed += 1
+                print(f"PASS {name} ({time.time() - start:.1f}s)", flush=True)
+            except Exception as e:  # noqa: BLE001 - report every failure and go on
+                failed += 1
+                print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+                traceback.print_exc()
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
