@@ -17,7 +17,7 @@ Scaler options (same names, short forms and defaults as scaler_scheduler):
   -sri, --status-report-interval-seconds N     status publication period (default 1)
   -orl, --object-report-limit N                largest objects listed in StateObject (default 500)
   -p,   --protected                            refuse client shutdown requests
-  -mt,  --max-number-of-tasks-waiting N        accepted; -1 = unlimited (default -1)
+  -mt,  --max-number-of-tasks-waiting N        refuse tasks (failed: SchedulerError) while N wait; -1 = no limit
   -ct,  --client-timeout-seconds N             forget silent clients after N s (default 60)
   -wt,  --worker-timeout-seconds N             forget silent workers after N s (default 60)
   -ot,  --object-retention-seconds N           accepted (unused by 2.9.0 as well) (default 60)

@@ -811,3 +811,18 @@ fn random_runs_answer_every_task_exactly_once() {
         run_random(seed * 0x9E37_79B9, 400);
     }
 }
+
+#[test]
+fn max_tasks_waiting_refuses_with_a_failed_result() {
+    let mut cfg = config();
+    cfg.max_tasks_waiting = 2;
+    let mut sim = Sim::new(cfg);
+    let c = b("Client|1");
+    sim.client(&c);
+    for i in 0..3 {
+        sim.submit(&c, &format!("t{i}"));
+    }
+    assert_eq!(results_in(&sim.take(&c)), vec![(b("t2"), ResultType::Failed)]);
+    assert!(matches!(&sim.storage[..], [StorageOp::Set { .. }]), "the failure object is stored for the client");
+    assert_eq!(sim.s.queued, 2);
+}

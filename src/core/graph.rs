@@ -444,6 +444,20 @@ impl Scheduler {
     }
 }
 
+/// A new ObjectID for `client`. Scaler ids are md5(owner) ‖ 16 random bytes; the scheduler has no md5,
+/// and only the uniqueness matters to the storage server, so the owner part is a hash of the client id.
+pub fn fresh_object_id_for(client: &[u8]) -> Bytes {
+    use std::hash::{Hash, Hasher};
+    let mut id = Vec::with_capacity(32);
+    for salt in 0u8..2 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, client).hash(&mut h);
+        id.extend_from_slice(&h.finish().to_be_bytes());
+    }
+    id.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    Bytes::from(id)
+}
+
 /// A new ObjectID owned by the same client as `like`: Scaler ids are md5(owner) ‖ 16 random bytes.
 fn fresh_object_id(like: &[u8]) -> Bytes {
     let mut id = Vec::with_capacity(32);

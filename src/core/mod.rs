@@ -26,6 +26,8 @@ use bytes::Bytes;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageOp {
     Delete(Bytes),
+    /// Store `payload` under `id` (a failure the scheduler reports on a client's behalf).
+    Set { id: Bytes, payload: Bytes },
     /// Make `new` an alias of `original`'s content (graph abort copies a failed result).
     Duplicate {
         new: Bytes,

@@ -170,6 +170,13 @@ impl Scheduler {
             error!("task {} submitted twice: dropped", hex(&task.task_id));
             return;
         }
+        let limit = self.config.max_tasks_waiting;
+        if limit >= 0 && self.queued as i64 >= limit && self.pick_worker_for(&task).is_none() {
+            let msg = format!("scheduler queue is full: {} tasks are waiting (--max-number-of-tasks-waiting {limit})", self.queued);
+            warn!("task {} refused: {msg}", hex(&task.task_id));
+            self.fail_task(&task, &msg, out);
+            return;
+        }
         self.submit(task, frame, out);
     }
 
@@ -204,6 +211,29 @@ impl Scheduler {
             self.unassigned.push_back((id.clone(), seq));
             self.queued += 1;
         }
+    }
+
+    fn pick_worker_for(&self, task: &Task) -> Option<WorkerKey> {
+        match self.config.allocate {
+            Allocate::EvenLoad => self.workers.least_loaded(),
+            Allocate::Capability => {
+                let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
+                self.workers.least_loaded_capable(&required)
+            }
+        }
+    }
+
+    /// Answers a task the scheduler will not run with a failed result carrying a pickled `SchedulerError`
+    /// (what 2.9.0 sends on its own fault path), stored under a fresh object owned by the client.
+    fn fail_task(&mut self, task: &Task, message: &str, out: &mut Vec<Output>) {
+        let id = super::graph::fresh_object_id_for(&task.source);
+        let payload = pickled_exception("scaler.utility.exceptions", "SchedulerError", message);
+        let size = payload.len() as u64;
+        out.push(Output::Storage(StorageOp::Set { id: id.clone(), payload }));
+        self.objects.create(id.clone(), task.source.clone(), 1, Bytes::from_static(b"<SchedulerError>"), size);
+        let frame = enc::task_result(&task.task_id, ResultType::Failed, b"", &[id]);
+        self.send(out, &task.source, Kind::TaskResult, frame);
+        self.counters.terminal[TaskState::Failed as usize] += 1;
     }
 
     fn pick_worker(&self, id: &Bytes) -> Option<WorkerKey> {
@@ -662,6 +692,21 @@ pub(crate) enum Ctx {
     Cancel(Bytes),
     Result(TaskResult, Bytes),
     Confirm(CancelConfirmType),
+}
+
+/// `pickle.dumps(module.name(message), protocol=2)`, which `pickle.loads` on the client turns back into
+/// the exception: PROTO 2, GLOBAL, BINUNICODE, TUPLE1, REDUCE, STOP.
+pub fn pickled_exception(module: &str, name: &str, message: &str) -> Bytes {
+    let mut p = vec![0x80, 2, b'c'];
+    p.extend_from_slice(module.as_bytes());
+    p.push(b'\n');
+    p.extend_from_slice(name.as_bytes());
+    p.push(b'\n');
+    p.push(b'X');
+    p.extend_from_slice(&(message.len() as u32).to_le_bytes());
+    p.extend_from_slice(message.as_bytes());
+    p.extend_from_slice(&[0x85, b'R', b'.']);
+    Bytes::from(p)
 }
 
 pub fn hex(b: &[u8]) -> String {

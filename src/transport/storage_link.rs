@@ -140,6 +140,10 @@ impl StorageReplies {
                 vec![h, p]
             }
             StorageOp::Info => vec![crate::storage::info_request(id)],
+            StorageOp::Set { id: obj, payload } => {
+                let (h, p) = crate::storage::set_request(&object_id(&obj), payload, id);
+                vec![h, p]
+            }
         }
     }
 
