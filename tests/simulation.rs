@@ -822,7 +822,13 @@ fn max_tasks_waiting_refuses_with_a_failed_result() {
     for i in 0..3 {
         sim.submit(&c, &format!("t{i}"));
     }
-    assert_eq!(results_in(&sim.take(&c)), vec![(b("t2"), ResultType::Failed)]);
-    assert!(matches!(&sim.storage[..], [StorageOp::Set { .. }]), "the failure object is stored for the client");
+    assert_eq!(
+        results_in(&sim.take(&c)),
+        vec![(b("t2"), ResultType::Failed)]
+    );
+    assert!(
+        matches!(&sim.storage[..], [StorageOp::Set { .. }]),
+        "the failure object is stored for the client"
+    );
     assert_eq!(sim.s.queued, 2);
 }

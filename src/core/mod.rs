@@ -27,7 +27,10 @@ use bytes::Bytes;
 pub enum StorageOp {
     Delete(Bytes),
     /// Store `payload` under `id` (a failure the scheduler reports on a client's behalf).
-    Set { id: Bytes, payload: Bytes },
+    Set {
+        id: Bytes,
+        payload: Bytes,
+    },
     /// Make `new` an alias of `original`'s content (graph abort copies a failed result).
     Duplicate {
         new: Bytes,

@@ -229,8 +229,17 @@ impl Scheduler {
         let id = super::graph::fresh_object_id_for(&task.source);
         let payload = pickled_exception("scaler.utility.exceptions", "SchedulerError", message);
         let size = payload.len() as u64;
-        out.push(Output::Storage(StorageOp::Set { id: id.clone(), payload }));
-        self.objects.create(id.clone(), task.source.clone(), 1, Bytes::from_static(b"<SchedulerError>"), size);
+        out.push(Output::Storage(StorageOp::Set {
+            id: id.clone(),
+            payload,
+        }));
+        self.objects.create(
+            id.clone(),
+            task.source.clone(),
+            1,
+            Bytes::from_static(b"<SchedulerError>"),
+            size,
+        );
         let frame = enc::task_result(&task.task_id, ResultType::Failed, b"", &[id]);
         self.send(out, &task.source, Kind::TaskResult, frame);
         self.counters.terminal[TaskState::Failed as usize] += 1;
