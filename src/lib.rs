@@ -13,3 +13,4 @@ pub mod schema;
 pub mod storage;
 pub mod transport;
 pub mod wire;
+pub mod peer;
