@@ -21,14 +21,23 @@ impl Peer {
         let mut hello = MAGIC.to_vec();
         frame::encode_into(identity, &mut hello);
         (&stream).write_all(&hello)?;
-        let mut p = Peer { stream, rbuf: BytesMut::with_capacity(1 << 16), remote: Bytes::new() };
+        let mut p = Peer {
+            stream,
+            rbuf: BytesMut::with_capacity(1 << 16),
+            remote: Bytes::new(),
+        };
         p.stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut magic = [0u8; 4];
         p.stream.read_exact(&mut magic)?;
         if magic != MAGIC {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "bad magic from server"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bad magic from server",
+            ));
         }
-        p.remote = p.recv()?.ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "no identity"))?;
+        p.remote = p
+            .recv()?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "no identity"))?;
         Ok(p)
     }
 
@@ -76,14 +85,22 @@ impl Peer {
         self.rbuf.reserve(1 << 16);
         let spare = self.rbuf.spare_capacity_mut();
         // SAFETY: read() only writes; we extend len by exactly what it reports.
-        let buf = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut u8, spare.len()) };
+        let buf =
+            unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut u8, spare.len()) };
         match self.stream.read(buf) {
             Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed")),
             Ok(n) => {
                 unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
                 Ok(true)
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(false),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
             Err(e) => Err(e),
         }

@@ -7,7 +7,10 @@ use bytes::Bytes;
 use scaler_rs::peer::Peer;
 use scaler_rs::storage::header::{decode_response, ResponseType};
 use scaler_rs::transport::Address;
-use scaler_rs::wire::{self, encode as enc, ClientHeartbeat, InstructionType, Message, ObjectInstruction, ResultType, Task, TaskArg, WorkerHeartbeat};
+use scaler_rs::wire::{
+    self, encode as enc, ClientHeartbeat, InstructionType, Message, ObjectInstruction, ResultType,
+    Task, TaskArg, WorkerHeartbeat,
+};
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +24,8 @@ const USAGE: &str = "usage: scaler-rs-bench --scheduler tcp://IP:PORT [--clients
   --window W           tasks in flight per client (default 1000; 1 measures unloaded latency)
   --worker-sleep-us U  each worker holds each task this long before answering (default 0)
   --queue-size Q       queue size the workers announce (default 1000)
-  --scheduler-pid PID  read the scheduler's CPU time from /proc/PID/stat before and after";
+  --scheduler-pid PID  read the scheduler's CPU time from /proc/PID/stat before and after
+       scaler-rs-bench --measure-queued-rss N   (in-process: core memory per queued task)";
 
 struct Args {
     scheduler: Address,
@@ -57,7 +61,10 @@ fn parse() -> Result<Args, String> {
             i += 1;
             argv.get(i).cloned().ok_or(format!("{flag} needs a value"))
         };
-        let num = |s: String| s.parse::<u64>().map_err(|_| format!("{flag}: bad number {s}"));
+        let num = |s: String| {
+            s.parse::<u64>()
+                .map_err(|_| format!("{flag}: bad number {s}"))
+        };
         match flag {
             "--scheduler" => a.scheduler = Address::parse(&val()?)?,
             "--clients" => a.clients = num(val()?)? as usize,
@@ -97,17 +104,32 @@ fn await_echo(p: &mut Peer) -> Result<Option<Address>, String> {
     while Instant::now() < deadline {
         if let Some(f) = p.recv().map_err(|e| e.to_string())? {
             let mut slice: &[u8] = &f;
-            let reader = capnp::serialize::read_message_from_flat_slice(&mut slice, capnp::message::ReaderOptions::new()).map_err(|e| e.to_string())?;
-            let root: scaler_rs::schema::message_capnp::message::Reader = reader.get_root().map_err(|e| e.to_string())?;
+            let reader = capnp::serialize::read_message_from_flat_slice(
+                &mut slice,
+                capnp::message::ReaderOptions::new(),
+            )
+            .map_err(|e| e.to_string())?;
+            let root: scaler_rs::schema::message_capnp::message::Reader =
+                reader.get_root().map_err(|e| e.to_string())?;
             use scaler_rs::schema::message_capnp::message::Which;
             let addr = match root.which().map_err(|e| format!("{e:?}"))? {
-                Which::ClientHeartbeatEcho(e) => e.and_then(|e| e.get_object_storage_address()).ok(),
-                Which::WorkerHeartbeatEcho(e) => e.and_then(|e| e.get_object_storage_address()).ok(),
+                Which::ClientHeartbeatEcho(e) => {
+                    e.and_then(|e| e.get_object_storage_address()).ok()
+                }
+                Which::WorkerHeartbeatEcho(e) => {
+                    e.and_then(|e| e.get_object_storage_address()).ok()
+                }
                 _ => continue,
             };
             return Ok(addr.and_then(|a| {
                 let host = a.get_host().ok()?.to_str().ok()?.to_string();
-                Address::parse(&format!("{}://{}:{}", a.get_scheme().ok()?.to_str().ok()?, host, a.get_port())).ok()
+                Address::parse(&format!(
+                    "{}://{}:{}",
+                    a.get_scheme().ok()?.to_str().ok()?,
+                    host,
+                    a.get_port()
+                ))
+                .ok()
             }));
         }
     }
@@ -116,17 +138,22 @@ fn await_echo(p: &mut Peer) -> Result<Option<Address>, String> {
 
 /// Stores the client's function and argument objects, as a real client does before submitting.
 fn upload(storage: &Address, client: &Bytes, ids: &[Bytes]) -> Result<(), String> {
-    let mut p = Peer::connect(storage.socket_addr(), client).map_err(|e| format!("object storage: {e}"))?;
+    let mut p =
+        Peer::connect(storage.socket_addr(), client).map_err(|e| format!("object storage: {e}"))?;
     let mut out = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         let oid: [u8; 32] = id[..32].try_into().expect("32-byte ids");
-        let (h, payload) = scaler_rs::storage::set_request(&oid, Bytes::from(vec![n as u8; 64]), n as u64);
+        let (h, payload) =
+            scaler_rs::storage::set_request(&oid, Bytes::from(vec![n as u8; 64]), n as u64);
         Peer::frame_into(&h, &mut out);
         Peer::frame_into(&payload, &mut out);
     }
     p.stream.write_all(&out).map_err(|e| e.to_string())?;
     for _ in ids {
-        let f = p.recv().map_err(|e| e.to_string())?.ok_or("object storage did not answer")?;
+        let f = p
+            .recv()
+            .map_err(|e| e.to_string())?
+            .ok_or("object storage did not answer")?;
         let h = decode_response(&f).map_err(|e| e.to_string())?;
         if h.kind != ResponseType::SetOk {
             return Err(format!("unexpected storage answer {:?}", h.kind));
@@ -140,10 +167,21 @@ struct Stats {
     done: AtomicU64,
 }
 
-fn run_client(idx: usize, a: &Args, tasks: u64, stats: Arc<Stats>, start_gate: Arc<AtomicBool>) -> Result<(), String> {
+fn run_client(
+    idx: usize,
+    a: &Args,
+    tasks: u64,
+    stats: Arc<Stats>,
+    start_gate: Arc<AtomicBool>,
+) -> Result<(), String> {
     let id = hex_id("Client|bench|");
-    let mut p = Peer::connect(a.scheduler.socket_addr(), &id).map_err(|e| format!("client connect: {e}"))?;
-    p.send(&enc::client_heartbeat(&ClientHeartbeat { hostname: "bench".into(), ..Default::default() })).map_err(|e| e.to_string())?;
+    let mut p = Peer::connect(a.scheduler.socket_addr(), &id)
+        .map_err(|e| format!("client connect: {e}"))?;
+    p.send(&enc::client_heartbeat(&ClientHeartbeat {
+        hostname: "bench".into(),
+        ..Default::default()
+    }))
+    .map_err(|e| e.to_string())?;
     let storage = await_echo(&mut p)?.ok_or("echo without a storage address")?;
     let md5ish = |tag: u8| -> Bytes {
         let mut v = vec![0u8; 32];
@@ -171,7 +209,10 @@ fn run_client(idx: usize, a: &Args, tasks: u64, stats: Arc<Stats>, start_gate: A
         source: id.clone(),
         metadata: Bytes::from_static(&[0, 0, 0, 0, 0, 0]),
         func_object_id: func,
-        args: vec![TaskArg { is_task: false, data: arg }],
+        args: vec![TaskArg {
+            is_task: false,
+            data: arg,
+        }],
         capabilities: vec![],
     };
     let t0 = Instant::now();
@@ -184,16 +225,26 @@ fn run_client(idx: usize, a: &Args, tasks: u64, stats: Arc<Stats>, start_gate: A
     let deadline = Instant::now() + a.timeout;
     let reader = thread::spawn(move || -> Result<(), String> {
         let mut lat = Vec::with_capacity(tasks as usize);
-        p.stream.set_read_timeout(Some(Duration::from_millis(200))).ok();
+        p.stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .ok();
         while reader_received.load(Ordering::Relaxed) < tasks {
             if Instant::now() > deadline {
-                return Err(format!("client {idx}: timed out with {}/{tasks} results", reader_received.load(Ordering::Relaxed)));
+                return Err(format!(
+                    "client {idx}: timed out with {}/{tasks} results",
+                    reader_received.load(Ordering::Relaxed)
+                ));
             }
-            let Some(f) = p.recv().map_err(|e| e.to_string())? else { continue };
+            let Some(f) = p.recv().map_err(|e| e.to_string())? else {
+                continue;
+            };
             if let Ok(Message::TaskResult(r)) = wire::decode(&f) {
                 let seq = u64::from_le_bytes(r.task_id[8..16].try_into().unwrap_or([0; 8]));
                 if r.result_type != ResultType::Success || seq >= tasks {
-                    return Err(format!("client {idx}: unexpected result {:?} for {seq}", r.result_type));
+                    return Err(format!(
+                        "client {idx}: unexpected result {:?} for {seq}",
+                        r.result_type
+                    ));
                 }
                 let now = t0.elapsed().as_nanos() as u64;
                 lat.push(now.saturating_sub(reader_sent[seq as usize].load(Ordering::Relaxed)));
@@ -229,7 +280,10 @@ fn run_client(idx: usize, a: &Args, tasks: u64, stats: Arc<Stats>, start_gate: A
         }
         if Instant::now() >= next_heartbeat {
             next_heartbeat += Duration::from_secs(2);
-            Peer::frame_into(&enc::client_heartbeat(&ClientHeartbeat::default()), &mut buf);
+            Peer::frame_into(
+                &enc::client_heartbeat(&ClientHeartbeat::default()),
+                &mut buf,
+            );
         }
         writer.write_all(&buf).map_err(|e| e.to_string())?;
     }
@@ -246,10 +300,18 @@ fn send_raw(s: &mut TcpStream, payload: &[u8]) -> std::io::Result<()> {
 
 fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
     let id = hex_id("Worker|bench|");
-    let mut p = Peer::connect(a.scheduler.socket_addr(), &id).map_err(|e| format!("worker connect: {e}"))?;
-    let hb = enc::worker_heartbeat(&WorkerHeartbeat { queue_size: a.queue_size, worker_manager_id: Bytes::from_static(b"bench"), hostname: "bench".into(), ..Default::default() });
+    let mut p = Peer::connect(a.scheduler.socket_addr(), &id)
+        .map_err(|e| format!("worker connect: {e}"))?;
+    let hb = enc::worker_heartbeat(&WorkerHeartbeat {
+        queue_size: a.queue_size,
+        worker_manager_id: Bytes::from_static(b"bench"),
+        hostname: "bench".into(),
+        ..Default::default()
+    });
     p.send(&hb).map_err(|e| e.to_string())?;
-    p.stream.set_read_timeout(Some(Duration::from_millis(100))).ok();
+    p.stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .ok();
     let mut next_heartbeat = Instant::now() + Duration::from_secs(2);
     let mut out = Vec::with_capacity(1 << 20);
     let mut n = 0u64;
@@ -267,10 +329,20 @@ fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
                 rid[24..].copy_from_slice(&id[id.len() - 8..]);
                 let rid = Bytes::from(rid);
                 Peer::frame_into(
-                    &enc::object_instruction(&ObjectInstruction { kind: InstructionType::Create, object_user: t.source.clone(), ids: vec![rid.clone()], types: vec![1], names: vec![Bytes::from_static(b"<res>")], sizes: vec![8] }),
+                    &enc::object_instruction(&ObjectInstruction {
+                        kind: InstructionType::Create,
+                        object_user: t.source.clone(),
+                        ids: vec![rid.clone()],
+                        types: vec![1],
+                        names: vec![Bytes::from_static(b"<res>")],
+                        sizes: vec![8],
+                    }),
                     &mut out,
                 );
-                Peer::frame_into(&enc::task_result(&t.task_id, ResultType::Success, &[0u8; 16], &[rid]), &mut out);
+                Peer::frame_into(
+                    &enc::task_result(&t.task_id, ResultType::Success, &[0u8; 16], &[rid]),
+                    &mut out,
+                );
             }
         }
         if Instant::now() >= next_heartbeat {
@@ -295,7 +367,67 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
+/// In-process: the scheduler core's memory per queued task (no sockets), from /proc/self/statm.
+fn queued_rss(n: u64) {
+    use scaler_rs::core::{Config, Scheduler};
+    let now = Instant::now();
+    let mut s = Scheduler::new(
+        Config::new(enc::StorageAddress {
+            host: "127.0.0.1".into(),
+            port: 1,
+            scheme: "tcp".into(),
+        }),
+        now,
+    );
+    let client = Bytes::from_static(b"Client|rss");
+    let mut out = Vec::new();
+    let hb = enc::client_heartbeat(&ClientHeartbeat::default());
+    s.handle(now, &client, wire::decode(&hb).unwrap(), &hb, &mut out);
+    let before = scaler_rs::transport::procstat::rss_bytes().unwrap_or(0);
+    let mut task = Task {
+        task_id: Bytes::new(),
+        source: client.clone(),
+        metadata: Bytes::from_static(&[0, 0, 0, 0, 0, 0]),
+        func_object_id: Bytes::from(vec![1u8; 32]),
+        args: vec![TaskArg {
+            is_task: false,
+            data: Bytes::from(vec![2u8; 32]),
+        }],
+        capabilities: vec![],
+    };
+    for i in 0..n {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&i.to_le_bytes());
+        task.task_id = Bytes::copy_from_slice(&id);
+        // The scheduler keeps the received frame; give it its own buffer, as a socket read would.
+        let frame = Bytes::from(enc::task(&task).to_vec());
+        s.handle(
+            now,
+            &client,
+            wire::decode(&frame).unwrap(),
+            &frame,
+            &mut out,
+        );
+        out.clear();
+    }
+    let after = scaler_rs::transport::procstat::rss_bytes().unwrap_or(0);
+    assert_eq!(s.queued as u64, n);
+    println!(
+        "queued {n} tasks: RSS +{:.1} MiB = {:.0} bytes per queued task",
+        (after - before) as f64 / (1 << 20) as f64,
+        (after - before) as f64 / n as f64
+    );
+}
+
 fn main() {
+    if let Some(i) = std::env::args().position(|a| a == "--measure-queued-rss") {
+        let n = std::env::args()
+            .nth(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        queued_rss(n);
+        return;
+    }
     let a = match parse() {
         Ok(a) => Arc::new(a),
         Err(e) => {
@@ -311,12 +443,19 @@ fn main() {
         })
         .collect();
     thread::sleep(Duration::from_millis(300));
-    let stats = Arc::new(Stats { latencies_ns: Mutex::new(Vec::new()), done: AtomicU64::new(0) });
+    let stats = Arc::new(Stats {
+        latencies_ns: Mutex::new(Vec::new()),
+        done: AtomicU64::new(0),
+    });
     let gate = Arc::new(AtomicBool::new(false));
     let per = a.tasks / a.clients as u64;
     let clients: Vec<_> = (0..a.clients)
         .map(|i| {
-            let n = if i == a.clients - 1 { a.tasks - per * (a.clients as u64 - 1) } else { per };
+            let n = if i == a.clients - 1 {
+                a.tasks - per * (a.clients as u64 - 1)
+            } else {
+                per
+            };
             let (a, stats, gate) = (a.clone(), stats.clone(), gate.clone());
             thread::spawn(move || run_client(i, &a, n, stats, gate))
         })
@@ -363,7 +502,10 @@ fn main() {
             failed.len()
         );
     } else {
-        println!("tasks      {done}/{} in {wall:.3} s with {} client(s), {} worker(s), window {}", a.tasks, a.clients, a.workers, a.window);
+        println!(
+            "tasks      {done}/{} in {wall:.3} s with {} client(s), {} worker(s), window {}",
+            a.tasks, a.clients, a.workers, a.window
+        );
         println!("throughput {rate:.0} tasks/s");
         println!("latency    p50 {p50:.1} us   p99 {p99:.1} us   p99.9 {p999:.1} us   (submit -> result)");
         if let Some(c) = cpu_us_per_task {
@@ -373,5 +515,9 @@ fn main() {
     for e in &failed {
         eprintln!("error: {e}");
     }
-    std::process::exit(if failed.is_empty() && done == a.tasks { 0 } else { 1 });
+    std::process::exit(if failed.is_empty() && done == a.tasks {
+        0
+    } else {
+        1
+    });
 }

@@ -20,17 +20,28 @@ const LISTENER: Token = Token(usize::MAX);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(bind), Some(i)) = (args.first(), args.iter().position(|a| a == "--object-storage-address")) else {
-        eprintln!("usage: scaler-rs-forwarder tcp://IP:PORT --object-storage-address tcp://IP:PORT");
+    let (Some(bind), Some(i)) = (
+        args.first(),
+        args.iter().position(|a| a == "--object-storage-address"),
+    ) else {
+        eprintln!(
+            "usage: scaler-rs-forwarder tcp://IP:PORT --object-storage-address tcp://IP:PORT"
+        );
         std::process::exit(2);
     };
     let bind = Address::parse(bind).unwrap_or_else(|e| panic!("{e}"));
     let oss = Address::parse(&args[i + 1]).unwrap_or_else(|e| panic!("{e}"));
-    let storage = StorageAddress { host: oss.host.clone(), port: oss.port, scheme: oss.scheme.clone() };
+    let storage = StorageAddress {
+        host: oss.host.clone(),
+        port: oss.port,
+        scheme: oss.scheme.clone(),
+    };
     let identity = Bytes::from(format!("{}|scheduler|forwarder", std::process::id()));
     let mut poll = Poll::new().expect("poll");
     let mut listener = TcpListener::bind(bind.socket_addr()).expect("bind");
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE).expect("register");
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .expect("register");
     let mut conns: Slab<Conn> = Slab::new();
     let mut ids: HashMap<Bytes, usize> = HashMap::new();
     let mut workers: Vec<usize> = Vec::new();
@@ -45,7 +56,13 @@ fn main() {
                 while let Ok((mut s, _)) = listener.accept() {
                     s.set_nodelay(true).ok();
                     let e = conns.vacant_entry();
-                    poll.registry().register(&mut s, Token(e.key()), Interest::READABLE | Interest::WRITABLE).expect("register");
+                    poll.registry()
+                        .register(
+                            &mut s,
+                            Token(e.key()),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .expect("register");
                     dirty.push(e.key());
                     e.insert(Conn::new(s, Role::Main, &identity));
                 }
@@ -62,9 +79,13 @@ fn main() {
                 ids.insert(id, k);
             }
             for f in got.frames {
-                let Some(from) = conns[k].identity.clone() else { continue };
+                let Some(from) = conns[k].identity.clone() else {
+                    continue;
+                };
                 match wire::decode(&f) {
-                    Ok(Message::ClientHeartbeat(_)) => conns[k].queue_frame(enc::client_heartbeat_echo(&storage)),
+                    Ok(Message::ClientHeartbeat(_)) => {
+                        conns[k].queue_frame(enc::client_heartbeat_echo(&storage))
+                    }
                     Ok(Message::WorkerHeartbeat(_)) => {
                         if !workers.contains(&k) {
                             workers.push(k);

@@ -174,12 +174,14 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
 pub fn state_object(s: &Scheduler) -> Bytes {
     let largest = s.objects.largest(s.config.object_report_limit);
     // taskCount: live tasks naming the object as function or argument.
-    let mut uses: std::collections::HashMap<&[u8], u32> = std::collections::HashMap::new();
-    if !largest.is_empty() {
-        for e in s.tasks.values() {
-            *uses.entry(&e.task.func_object_id).or_default() += 1;
-            for a in e.task.args.iter().filter(|a| !a.is_task) {
-                *uses.entry(&a.data).or_default() += 1;
+    // Counting decodes every live task, so it is skipped (counts read 0) above this many tasks.
+    const COUNT_LIMIT: usize = 100_000;
+    let mut uses: std::collections::HashMap<Bytes, u32> = std::collections::HashMap::new();
+    if !largest.is_empty() && s.tasks.len() <= COUNT_LIMIT {
+        for t in s.tasks.values().filter_map(|e| e.task()) {
+            *uses.entry(t.func_object_id).or_default() += 1;
+            for a in t.args.into_iter().filter(|a| !a.is_task) {
+                *uses.entry(a.data).or_default() += 1;
             }
         }
     }

@@ -135,7 +135,9 @@ impl Scheduler {
                     let key: Vec<String> = e.required.iter().cloned().collect();
                     groups
                         .entry(key)
-                        .or_insert_with(|| (0, e.task.capabilities.clone()))
+                        .or_insert_with(|| {
+                            (0, e.task().map(|t| t.capabilities).unwrap_or_default())
+                        })
                         .0 += 1;
                 }
                 Some(
@@ -199,7 +201,7 @@ impl Scheduler {
         for e in self.tasks.values().filter(|e| !e.required.is_empty()) {
             groups
                 .entry(e.required.iter().cloned().collect())
-                .or_insert_with(|| (0, e.task.capabilities.clone()))
+                .or_insert_with(|| (0, e.task().map(|t| t.capabilities).unwrap_or_default()))
                 .0 += 1;
         }
         for (names, (n, caps)) in groups {

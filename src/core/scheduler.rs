@@ -18,8 +18,11 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct TaskEntry {
     pub state: TaskState,
-    pub task: Task,
-    /// The Task payload sent to workers: the client's own frame, or a re-encoded graph node.
+    /// The client that submitted the task (`Task.source`, a slice of `frame`).
+    pub source: Bytes,
+    /// The Task payload sent to workers, in an allocation of its own (a slice of the socket buffer
+    /// would pin the whole buffer for as long as the task waits). Everything else about the task is
+    /// decoded from it on demand (monitor, scaling), which keeps a queued task small.
     pub frame: Bytes,
     /// (worker, assignment sequence) while a worker's slot is taken.
     pub holder: Option<(WorkerKey, u64)>,
@@ -28,6 +31,16 @@ pub struct TaskEntry {
     pub required: BTreeSet<String>,
     /// Cancels sent to the holder and not yet answered.
     pub cancels_outstanding: u8,
+}
+
+impl TaskEntry {
+    /// The task as submitted (decoded again from its frame; only the monitor and scaling need it).
+    pub fn task(&self) -> Option<Task> {
+        match crate::wire::decode(&self.frame) {
+            Ok(Message::Task(t)) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 /// Counters that only grow (published as the terminal-state totals and binder counters).
@@ -130,7 +143,7 @@ impl Scheduler {
             }
             Message::TaskLog { task_id } => match self.tasks.get(&task_id) {
                 Some(e) => {
-                    let client = e.task.source.clone();
+                    let client = e.source.clone();
                     self.send(out, &client, Kind::TaskLog, raw.clone());
                 }
                 None => debug!("task log for unknown task {}", hex(&task_id)),
@@ -182,13 +195,15 @@ impl Scheduler {
 
     /// Creates the machine of a new task (client-submitted or a graph node) and places it.
     pub(crate) fn submit(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
-        let id = task.task_id.clone();
-        self.clients.add_task(&task.source, &id);
+        let own = Bytes::copy_from_slice(&frame);
+        let id = rebase(&frame, &own, &task.task_id);
+        let source = rebase(&frame, &own, &task.source);
+        self.clients.add_task(&source, &id);
         let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
         let entry = TaskEntry {
             state: TaskState::Inactive,
-            task,
-            frame,
+            source,
+            frame: own,
             holder: None,
             queue_seq: 0,
             required,
@@ -382,7 +397,7 @@ impl Scheduler {
                     unreachable!("TaskResultReceived carries a result")
                 };
                 self.release(id);
-                let client = self.tasks[id].task.source.clone();
+                let client = self.tasks[id].source.clone();
                 if self.clients.has_task(&client, id) || self.graphs.graph_of(id).is_some() {
                     self.send(out, &client, Kind::TaskResult, raw);
                 } else {
@@ -500,7 +515,7 @@ impl Scheduler {
     }
 
     fn confirm(&mut self, id: &Bytes, kind: CancelConfirmType, out: &mut Vec<Output>) {
-        let client = self.tasks[id].task.source.clone();
+        let client = self.tasks[id].source.clone();
         if self.clients.has_task(&client, id) {
             self.send(
                 out,
@@ -531,7 +546,7 @@ impl Scheduler {
             if e.state == TaskState::Inactive && e.queue_seq != 0 {
                 self.queued = self.queued.saturating_sub(1);
             }
-            self.clients.remove_task(&e.task.source, id);
+            self.clients.remove_task(&e.source, id);
         }
     }
 
@@ -716,6 +731,17 @@ pub fn pickled_exception(module: &str, name: &str, message: &str) -> Bytes {
     p.extend_from_slice(message.as_bytes());
     p.extend_from_slice(&[0x85, b'R', b'.']);
     Bytes::from(p)
+}
+
+/// `part`, a zero-copy field of `old`, as the same bytes of `new` (a copy of `old`); a field that is
+/// not inside `old` (a re-encoded graph node's) is copied on its own.
+fn rebase(old: &Bytes, new: &Bytes, part: &Bytes) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(old.as_ptr() as usize);
+    if !part.is_empty() && start <= old.len() && start + part.len() <= old.len() {
+        new.slice(start..start + part.len())
+    } else {
+        Bytes::copy_from_slice(part)
+    }
 }
 
 pub fn hex(b: &[u8]) -> String {

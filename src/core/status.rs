@@ -232,7 +232,9 @@ impl Scheduler {
         let Some(e) = self.tasks.get(id) else {
             return Bytes::new();
         };
-        let t = &e.task;
+        let Some(t) = e.task() else {
+            return Bytes::new();
+        };
         let name = self.objects.name(&t.func_object_id);
         let bytes: u64 = self.objects.size(&t.func_object_id)
             + t.args
