@@ -1,12 +1,13 @@
 //! Clients: registration by heartbeat, the task -> client mapping, disconnect, shutdown and timeout
 //! (SCHEDULER_SPEC.md §3.1, §3.2).
+use super::hash::{IdMap, IdSet};
 use super::scheduler::{lossy, Ctx, Scheduler};
 use super::task::Event;
 use super::Output;
 use crate::wire::{encode as enc, ClientHeartbeat, Kind};
 use bytes::Bytes;
 use log::{info, warn};
-use std::collections::{HashMap, HashSet};
+
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -18,10 +19,10 @@ pub struct ClientInfo {
 
 #[derive(Debug, Default)]
 pub struct Clients {
-    pub registered: HashMap<Bytes, ClientInfo>,
+    pub registered: IdMap<Bytes, ClientInfo>,
     /// Live task ids (graph umbrellas included) per client id, registered or not: results and
     /// confirms are routed to `Task.source` while this mapping exists.
-    pub tasks: HashMap<Bytes, HashSet<Bytes>>,
+    pub tasks: IdMap<Bytes, IdSet<Bytes>>,
 }
 
 impl Clients {

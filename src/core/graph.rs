@@ -3,6 +3,7 @@
 //!
 //! Unlike 2.9.0 (§9 "graph cancel hang"), a cancel cancels every node that has not started, including
 //! nodes that only become ready after a running node is cancelled, so the umbrella confirm always comes.
+use super::hash::{IdMap, IdSet};
 use super::scheduler::{hex, Ctx, Scheduler};
 use super::task::Event;
 use super::Output;
@@ -11,7 +12,6 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use log::{debug, warn};
-use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeState {
@@ -27,7 +27,7 @@ pub struct Node {
     pub task: Task,
     pub deps: Vec<Bytes>,
     /// Nodes that still need this node's result (edges are removed as they finish).
-    pub dependents: HashSet<Bytes>,
+    pub dependents: IdSet<Bytes>,
     pub pending_deps: usize,
     pub state: NodeState,
     pub results: Vec<Bytes>,
@@ -42,8 +42,8 @@ pub enum GraphStatus {
 #[derive(Debug)]
 pub struct Graph {
     pub client: Bytes,
-    pub targets: HashSet<Bytes>,
-    pub nodes: HashMap<Bytes, Node>,
+    pub targets: IdSet<Bytes>,
+    pub nodes: IdMap<Bytes, Node>,
     /// Node ids in submission order, so dispatch order is deterministic.
     pub order: Vec<Bytes>,
     pub status: GraphStatus,
@@ -51,8 +51,8 @@ pub struct Graph {
 
 impl Graph {
     fn new(g: &GraphTask) -> Graph {
-        let ids: HashSet<&Bytes> = g.graph.iter().map(|t| &t.task_id).collect();
-        let mut nodes: HashMap<Bytes, Node> = HashMap::new();
+        let ids: IdSet<&Bytes> = g.graph.iter().map(|t| &t.task_id).collect();
+        let mut nodes: IdMap<Bytes, Node> = IdMap::default();
         for t in &g.graph {
             let mut deps: Vec<Bytes> = Vec::new();
             for a in t.args.iter().filter(|a| a.is_task && ids.contains(&a.data)) {
@@ -66,7 +66,7 @@ impl Graph {
                 Node {
                     task: t.clone(),
                     deps,
-                    dependents: HashSet::new(),
+                    dependents: IdSet::default(),
                     pending_deps: pending,
                     state: NodeState::Waiting,
                     results: Vec::new(),
@@ -156,9 +156,9 @@ impl Graph {
 
 #[derive(Debug, Default)]
 pub struct Graphs {
-    pub graphs: HashMap<Bytes, Graph>,
+    pub graphs: IdMap<Bytes, Graph>,
     /// Node id -> umbrella id, for every node of a live graph.
-    pub node_of: HashMap<Bytes, Bytes>,
+    pub node_of: IdMap<Bytes, Bytes>,
 }
 
 impl Graphs {

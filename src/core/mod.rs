@@ -8,6 +8,7 @@ pub mod balance;
 pub mod client;
 pub mod config;
 pub mod graph;
+pub mod hash;
 pub mod monitor_status;
 pub mod object;
 pub mod policy;

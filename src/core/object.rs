@@ -1,7 +1,7 @@
 //! Object bookkeeping (SCHEDULER_SPEC.md §3.9): who created each object, who still holds it ("blocks"),
 //! and which ids are due for deletion on the workers and in the object storage server.
+use super::hash::{IdMap, IdSet};
 use bytes::Bytes;
-use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone)]
 pub struct ObjectInfo {
@@ -16,8 +16,8 @@ pub struct ObjectInfo {
 
 #[derive(Debug, Default)]
 pub struct Objects {
-    pub by_id: HashMap<Bytes, ObjectInfo>,
-    by_client: HashMap<Bytes, HashSet<Bytes>>,
+    pub by_id: IdMap<Bytes, ObjectInfo>,
+    by_client: IdMap<Bytes, IdSet<Bytes>>,
     /// Ids deleted since the last flush; sent in one batch to workers and storage.
     pending_delete: Vec<Bytes>,
 }

@@ -1,10 +1,11 @@
 //! Worker managers: registration, heartbeat echo and scaling commands (SCHEDULER_SPEC.md §3.12, §5.4).
+use super::hash::IdMap;
 use super::scheduler::{lossy, Scheduler};
 use super::{Output, Scaling};
 use crate::wire::{encode as enc, Capability, Kind, WorkerManagerHeartbeat};
 use bytes::Bytes;
 use log::{info, warn};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -21,7 +22,7 @@ pub struct ManagerInfo {
 pub struct Managers {
     pub by_id: BTreeMap<Bytes, ManagerInfo>,
     /// Live workers per manager id (from the workers' heartbeats).
-    pub workers_of: HashMap<Bytes, BTreeSet<Bytes>>,
+    pub workers_of: IdMap<Bytes, BTreeSet<Bytes>>,
 }
 
 impl Managers {

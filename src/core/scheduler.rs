@@ -1,6 +1,7 @@
 //! The scheduler state and its message handlers. Every handler applies one event atomically.
 use super::client::Clients;
 use super::graph::Graphs;
+use super::hash::IdMap;
 use super::object::Objects;
 use super::scaling::Managers;
 use super::task::{transition, Action, Event, Target, TaskState};
@@ -11,7 +12,7 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use log::{debug, error, info, warn};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
 /// One live task (its machine is deleted on reaching a terminal state).
@@ -53,7 +54,7 @@ pub struct Counters {
 
 pub struct Scheduler {
     pub config: Config,
-    pub tasks: HashMap<Bytes, TaskEntry>,
+    pub tasks: IdMap<Bytes, TaskEntry>,
     /// (task id, queue_seq) in arrival order; entries whose seq no longer matches are skipped.
     pub unassigned: VecDeque<(Bytes, u64)>,
     pub queued: usize,
@@ -75,7 +76,7 @@ impl Scheduler {
     pub fn new(config: Config, now: Instant) -> Self {
         Scheduler {
             config,
-            tasks: HashMap::new(),
+            tasks: IdMap::default(),
             unassigned: VecDeque::new(),
             queued: 0,
             workers: Workers::default(),

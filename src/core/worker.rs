@@ -3,10 +3,11 @@
 //! Workers live in a slab; a task refers to its holder by slab key. A worker's held tasks are kept in
 //! assignment order (the balancer moves the most recently assigned ones, and a dead worker's tasks are
 //! re-dispatched in assignment order).
+use super::hash::IdMap;
 use crate::wire::{Capability, WorkerHeartbeat};
 use bytes::Bytes;
 use slab::Slab;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 pub type WorkerKey = usize;
@@ -42,11 +43,11 @@ impl Worker {
 #[derive(Debug, Default)]
 pub struct Workers {
     pub slab: Slab<Worker>,
-    pub by_id: HashMap<Bytes, WorkerKey>,
+    pub by_id: IdMap<Bytes, WorkerKey>,
     next_seq: u64,
     /// Min-queue for even-load allocation: (assigned count, tie-break counter, key).
     load: BTreeSet<(u32, u64, WorkerKey)>,
-    load_key: HashMap<WorkerKey, (u32, u64)>,
+    load_key: IdMap<WorkerKey, (u32, u64)>,
 }
 
 impl Workers {

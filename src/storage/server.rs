@@ -5,10 +5,9 @@
 //! that does not exist yet is parked until the object is set: that is how processors wait for arguments
 //! a client is still uploading.
 use super::header::{self, ObjectId, RequestHeader, RequestType, ResponseHeader, ResponseType};
+use crate::core::hash::IdMap;
 use bytes::Bytes;
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -75,16 +74,18 @@ pub type Replies = Vec<(Bytes, Bytes)>;
 #[derive(Debug, Default)]
 pub struct ObjectStorage {
     limits: StorageLimits,
-    objects: HashMap<ObjectId, u64>,
-    contents: HashMap<u64, Content>,
+    objects: IdMap<ObjectId, u64>,
+    contents: IdMap<u64, Content>,
     /// Content hash -> content keys with that hash (collisions are compared byte for byte).
-    by_hash: HashMap<u64, Vec<u64>>,
+    by_hash: IdMap<u64, Vec<u64>>,
     next_content: u64,
     total_bytes: u64,
-    parked: HashMap<ObjectId, Vec<Parked>>,
+    parked: IdMap<ObjectId, Vec<Parked>>,
     parked_count: usize,
     /// A set/duplicate header waiting for its payload frame, per peer.
-    partial: HashMap<Bytes, RequestHeader>,
+    partial: IdMap<Bytes, RequestHeader>,
+    /// Keyed content hash used for deduplication.
+    hasher: crate::core::hash::IdBuild,
 }
 
 impl ObjectStorage {
@@ -279,9 +280,7 @@ impl ObjectStorage {
 
     /// Stores a payload once per distinct content; returns its content key with one reference taken.
     fn intern(&mut self, payload: Bytes) -> u64 {
-        let mut h = DefaultHasher::new();
-        payload.hash(&mut h);
-        let hash = h.finish();
+        let hash = self.hasher.hash_one(&payload[..]);
         let keys = self.by_hash.entry(hash).or_default();
         for &k in keys.iter() {
             let c = self.contents.get_mut(&k).expect("indexed content exists");
@@ -330,9 +329,7 @@ impl ObjectStorage {
         if content.refs == 0 {
             let content = self.contents.remove(&c).expect("present");
             self.total_bytes -= content.bytes.len() as u64;
-            let mut h = DefaultHasher::new();
-            content.bytes.hash(&mut h);
-            let hash = h.finish();
+            let hash = self.hasher.hash_one(&content.bytes[..]);
             if let Some(keys) = self.by_hash.get_mut(&hash) {
                 keys.retain(|k| *k != c);
                 if keys.is_empty() {

@@ -66,6 +66,8 @@ pub struct Conn {
     /// Bytes already written of the front buffer.
     woff: usize,
     queued_bytes: usize,
+    /// Arena the 8-byte length prefixes are cut from: one allocation per 512 frames, not per frame.
+    headers: BytesMut,
     /// Set for connections we initiated, until the socket reports connected.
     pub connecting: bool,
 }
@@ -82,6 +84,7 @@ impl Conn {
             wqueue: VecDeque::new(),
             woff: 0,
             queued_bytes: 0,
+            headers: BytesMut::new(),
             connecting: false,
         };
         c.push(Bytes::from_static(&MAGIC));
@@ -105,7 +108,13 @@ impl Conn {
     }
 
     pub fn queue_frame(&mut self, payload: Bytes) {
-        self.push(Bytes::copy_from_slice(&frame::header(payload.len())));
+        if self.headers.capacity() - self.headers.len() < frame::HEADER_LEN {
+            self.headers = BytesMut::with_capacity(512 * frame::HEADER_LEN);
+        }
+        self.headers
+            .extend_from_slice(&frame::header(payload.len()));
+        let header = self.headers.split_to(frame::HEADER_LEN).freeze();
+        self.push(header);
         self.push(payload);
     }
 

@@ -8,6 +8,7 @@ use super::addr::Address;
 use super::conn::{Conn, ConnError, Received, Role};
 use super::procstat::ProcSampler;
 use super::storage_link::{StorageLink, StorageReplies};
+use crate::core::hash::IdMap;
 use crate::core::{Output, Scheduler, StorageOp};
 use crate::storage::ObjectStorage;
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use log::{debug, error, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -66,10 +67,10 @@ pub struct Server {
     poll: Poll,
     listeners: Vec<(TcpListener, Role)>,
     conns: Slab<Conn>,
-    main_ids: HashMap<Bytes, usize>,
-    storage_ids: HashMap<Bytes, usize>,
-    parked: HashMap<Bytes, (VecDeque<Bytes>, usize, Instant)>,
-    gone: HashMap<Bytes, Instant>,
+    main_ids: IdMap<Bytes, usize>,
+    storage_ids: IdMap<Bytes, usize>,
+    parked: IdMap<Bytes, (VecDeque<Bytes>, usize, Instant)>,
+    gone: IdMap<Bytes, Instant>,
     core: Scheduler,
     storage: Option<ObjectStorage>,
     link: Option<StorageLink>,
@@ -82,6 +83,8 @@ pub struct Server {
     shutdown: bool,
     sampler: ProcSampler,
     next_housekeeping: Instant,
+    /// Reused between reads so that decoding frames allocates nothing per read.
+    received: Received,
 }
 
 impl Server {
@@ -99,10 +102,10 @@ impl Server {
             poll,
             listeners: Vec::new(),
             conns: Slab::new(),
-            main_ids: HashMap::new(),
-            storage_ids: HashMap::new(),
-            parked: HashMap::new(),
-            gone: HashMap::new(),
+            main_ids: IdMap::default(),
+            storage_ids: IdMap::default(),
+            parked: IdMap::default(),
+            gone: IdMap::default(),
             core,
             storage: None,
             link: None,
@@ -115,6 +118,7 @@ impl Server {
             shutdown: false,
             sampler: ProcSampler::default(),
             next_housekeeping: Instant::now(),
+            received: Received::default(),
         };
         server.listen(bind, Role::Main)?;
         match storage {
@@ -294,19 +298,20 @@ impl Server {
             Role::StorageClient => u64::MAX,
             Role::Main | Role::Monitor => self.limits.max_frame,
         };
-        let mut got = Received::default();
+        let mut got = std::mem::take(&mut self.received);
         let res = self.conns[key].read(max, self.limits.read_budget, &mut got);
         let now = Instant::now();
         if let Some(id) = got.identity.take() {
             self.handshake(now, key, id);
         }
         let mut out = std::mem::take(&mut self.out);
-        for frame in got.frames {
+        for frame in got.frames.drain(..) {
             if !self.conns.contains(key) {
-                break;
+                continue;
             }
             self.on_frame(now, key, frame, &mut out);
         }
+        self.received = got;
         self.route(now, &mut out);
         self.out = out;
         match res {
