@@ -90,12 +90,9 @@ pub type IdSet<K> = HashSet<K, IdBuild>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::Hash;
 
     fn h(b: &IdBuild, v: &[u8]) -> u64 {
-        let mut s = b.build_hasher();
-        v.hash(&mut s);
-        s.finish()
+        b.hash_one(v)
     }
 
     #[test]
