@@ -41,6 +41,22 @@ impl Peer {
         Ok(p)
     }
 
+    /// Wraps a stream whose handshake the caller performed; the server's magic and identity are
+    /// read from the stream like any frame would be.
+    pub fn from_stream(stream: TcpStream) -> Peer {
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        let mut p = Peer {
+            stream,
+            rbuf: BytesMut::with_capacity(1 << 16),
+            remote: Bytes::new(),
+        };
+        let mut magic = [0u8; 4];
+        if p.stream.read_exact(&mut magic).is_ok() {
+            p.remote = p.recv().ok().flatten().unwrap_or_default();
+        }
+        p
+    }
+
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         self.stream.try_clone()
     }

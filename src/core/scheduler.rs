@@ -671,7 +671,7 @@ impl Scheduler {
         );
     }
 
-    #[cfg(debug_assertions)]
+    /// Asserts the cross-table invariants; run after every event in debug builds, tests and fuzzing.
     pub fn check_invariants(&self) {
         // Cheap enough for tests and debug builds up to a few thousand tasks; skip beyond.
         if self.tasks.len() > 5000 {

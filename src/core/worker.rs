@@ -152,7 +152,6 @@ impl Workers {
         keys
     }
 
-    #[cfg(any(test, debug_assertions))]
     pub fn check_invariants(&self) {
         assert_eq!(self.load.len(), self.slab.len());
         for (k, w) in self.slab.iter() {
