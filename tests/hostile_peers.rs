@@ -167,7 +167,7 @@ fn bad_input_matrix() {
             if alive { "alive" } else { "DEAD" },
             if serving { "completed" } else { "LOST" }
         );
-        let ok = alive && serving && logged && closed.map_or(true, |c| c == expect_close);
+        let ok = alive && serving && logged && closed.is_none_or(|c| c == expect_close);
         rows.push(Row {
             input,
             expected,
