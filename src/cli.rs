@@ -32,6 +32,9 @@ Scaler options (same names, short forms and defaults as scaler_scheduler):
   -pc,  --policy-content TEXT                  default 'allocate=even_load; scaling=vanilla'
   -tc,  --tls-cert FILE / -tk, --tls-key FILE  accepted; tls:// is not supported yet
 
+scaler-rs options:
+  --metrics-address ADDR        serve Prometheus/OpenMetrics text over HTTP at tcp://IP:PORT (default: off)
+
 scaler-rs limits:
   --max-frame-bytes N           largest message accepted from a peer (default 1073741824)
   --max-storage-frame-bytes N   largest object accepted by the embedded storage (default 4294967296)
@@ -61,6 +64,7 @@ pub struct Options {
     pub scaling: Scaling,
     pub limits: Limits,
     pub worker_lost_grace: Duration,
+    pub metrics: Option<Address>,
 }
 
 fn seconds(v: &str, name: &str, allow_negative: bool) -> Result<f64, String> {
@@ -112,6 +116,7 @@ fn canonical(flag: &str) -> Option<&'static str> {
         ("", "max-queued-bytes"),
         ("", "max-connections"),
         ("", "worker-lost-grace-seconds"),
+        ("", "metrics-address"),
         ("", "bind-address"),
         ("h", "help"),
     ];
@@ -218,6 +223,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
         scaling: Scaling::Vanilla,
         limits: Limits::default(),
         worker_lost_grace: Duration::from_secs(3),
+        metrics: None,
     };
     let mut engine = "simple".to_string();
     let mut content: Option<String> = None;
@@ -283,6 +289,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "max-storage-frame-bytes" => o.limits.max_storage_frame = int(&v, name)?,
             "max-queued-bytes" => o.limits.max_queued_bytes = int(&v, name)?,
             "max-connections" => o.limits.max_connections = int(&v, name)?,
+            "metrics-address" => o.metrics = Some(Address::parse(&v)?),
             "worker-lost-grace-seconds" => {
                 o.worker_lost_grace = Duration::from_secs_f64(seconds(&v, name, false)?)
             }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config_file;
 pub mod core;
 pub mod logging;
+pub mod metrics;
 pub mod peer;
 pub mod schema;
 pub mod storage;

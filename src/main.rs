@@ -107,6 +107,13 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(m) = &opts.metrics {
+        if let Err(e) = server.listen_metrics(m) {
+            error!("{e}");
+            eprintln!("scaler-rs: error: {e}");
+            std::process::exit(1);
+        }
+    }
     if let Err(e) = server.run() {
         error!("event loop failed: {e}");
         std::process::exit(1);

@@ -18,6 +18,8 @@ pub enum Role {
     Storage,
     /// Our own connection to an external object storage server.
     StorageClient,
+    /// The metrics listener (its connections are plain HTTP, see `transport::http`).
+    Metrics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! network and the sans-IO layers (`core`, `storage`). No scheduling decision is made here.
 pub mod addr;
 pub mod conn;
+pub mod http;
 pub mod procstat;
 pub mod server;
 pub mod storage_link;

@@ -6,11 +6,14 @@
 //! handshake, sends to an identity that left cleanly within the last 60 s are dropped.
 use super::addr::Address;
 use super::conn::{Conn, ConnError, Received, Role};
+use super::http::HttpConn;
 use super::procstat::ProcSampler;
 use super::storage_link::{StorageLink, StorageReplies};
 use crate::core::hash::IdMap;
 use crate::core::{Output, Scheduler, StorageOp};
+use crate::metrics::{CloseReason, TransportStats};
 use crate::storage::ObjectStorage;
+use crate::wire::frame::FrameError;
 use bytes::Bytes;
 use log::{debug, error, info, warn};
 use mio::net::TcpListener;
@@ -25,6 +28,8 @@ use std::time::{Duration, Instant};
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
 const LISTENER_BASE: usize = usize::MAX - 8;
+/// Tokens of metrics (HTTP) connections start here; YMQ connections use their slab key.
+const HTTP_BASE: usize = 1 << 40;
 const GONE_TTL: Duration = Duration::from_secs(60);
 
 /// Resource limits; every one is a command-line flag (see `--help`).
@@ -85,6 +90,8 @@ pub struct Server {
     next_housekeeping: Instant,
     /// Reused between reads so that decoding frames allocates nothing per read.
     received: Received,
+    http: Slab<HttpConn>,
+    stats: TransportStats,
 }
 
 impl Server {
@@ -119,6 +126,8 @@ impl Server {
             sampler: ProcSampler::default(),
             next_housekeeping: Instant::now(),
             received: Received::default(),
+            http: Slab::new(),
+            stats: TransportStats::default(),
         };
         server.listen(bind, Role::Main)?;
         match storage {
@@ -130,6 +139,11 @@ impl Server {
         }
         server.listen(monitor, Role::Monitor)?;
         Ok(server)
+    }
+
+    /// Serves Prometheus/OpenMetrics text on `addr` (plain HTTP, any path).
+    pub fn listen_metrics(&mut self, addr: &Address) -> io::Result<()> {
+        self.listen(addr, Role::Metrics)
     }
 
     fn listen(&mut self, addr: &Address, role: Role) -> io::Result<()> {
@@ -183,10 +197,15 @@ impl Server {
                 }
                 return Err(e);
             }
+            let turn = Instant::now();
             for ev in events.iter() {
                 let t = ev.token().0;
                 if t >= LISTENER_BASE {
                     self.accept(t - LISTENER_BASE);
+                    continue;
+                }
+                if t >= HTTP_BASE {
+                    self.serve_http(t - HTTP_BASE);
                     continue;
                 }
                 if !self.conns.contains(t) {
@@ -209,6 +228,9 @@ impl Server {
             }
             self.timers();
             self.flush();
+            if !events.is_empty() {
+                self.stats.loop_took(turn.elapsed().as_micros() as u64);
+            }
         }
         self.drain_before_exit();
         Ok(())
@@ -256,6 +278,22 @@ impl Server {
             let role = *role;
             match listener.accept() {
                 Ok((mut stream, peer)) => {
+                    if role == Role::Metrics {
+                        let entry = self.http.vacant_entry();
+                        if self
+                            .poll
+                            .registry()
+                            .register(
+                                &mut stream,
+                                Token(HTTP_BASE + entry.key()),
+                                Interest::READABLE | Interest::WRITABLE,
+                            )
+                            .is_ok()
+                        {
+                            entry.insert(HttpConn::new(stream));
+                        }
+                        continue;
+                    }
                     if self.conns.len() >= self.limits.max_connections {
                         warn!(
                             "refusing connection from {peer}: {} connections open (limit)",
@@ -278,6 +316,7 @@ impl Server {
                         continue;
                     }
                     entry.insert(Conn::new(stream, role, &self.identity));
+                    self.stats.connections_accepted += 1;
                     self.dirty.push(key);
                     debug!("accepted {peer} as conn {key} ({role:?})");
                 }
@@ -296,7 +335,7 @@ impl Server {
         let max = match self.conns[key].role {
             Role::Storage => self.limits.max_storage_frame,
             Role::StorageClient => u64::MAX,
-            Role::Main | Role::Monitor => self.limits.max_frame,
+            Role::Main | Role::Monitor | Role::Metrics => self.limits.max_frame,
         };
         let mut got = std::mem::take(&mut self.received);
         let res = self.conns[key].read(max, self.limits.read_budget, &mut got);
@@ -337,6 +376,7 @@ impl Server {
                             "{} reconnected: replacing its previous connection",
                             String::from_utf8_lossy(&id)
                         );
+                        self.stats.closed(CloseReason::Replaced);
                         self.conns[old].identity = None;
                         self.close_quietly(old);
                     }
@@ -359,6 +399,7 @@ impl Server {
                     self.dirty.push(key);
                 }
             }
+            Role::Metrics => unreachable!("metrics connections are HTTP, not YMQ"),
         }
     }
 
@@ -376,7 +417,7 @@ impl Server {
                 }),
             },
             // Subscribers have nothing to say; anything they send is discarded unread.
-            Role::Monitor => {}
+            Role::Monitor | Role::Metrics => {}
             Role::Storage => {
                 let storage = self
                     .storage
@@ -388,6 +429,7 @@ impl Server {
                         "closing object storage peer {}: {e}",
                         String::from_utf8_lossy(&id)
                     );
+                    self.stats.closed(CloseReason::InvalidMessage);
                     self.close_quietly(key);
                 }
                 self.storage_replies(replies);
@@ -433,6 +475,7 @@ impl Server {
                 Output::Close { peer, reason } => {
                     if let Some(&k) = self.main_ids.get(&peer) {
                         warn!("closing {}: {reason}", String::from_utf8_lossy(&peer));
+                        self.stats.closed(CloseReason::InvalidMessage);
                         self.close_quietly(k);
                     }
                 }
@@ -522,6 +565,15 @@ impl Server {
         let mut c = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut c.stream);
         let now = Instant::now();
+        if let Some(e) = &err {
+            self.stats.closed(match e {
+                ConnError::Frame(FrameError::BadMagic(_)) => CloseReason::BadMagic,
+                ConnError::Frame(FrameError::TooLarge { .. }) => CloseReason::TooLarge,
+                ConnError::Eof => CloseReason::PeerClosed,
+                ConnError::SendQueueFull(_) => CloseReason::NotReading,
+                ConnError::Io(_) => CloseReason::IoError,
+            });
+        }
         let who = c
             .identity
             .as_ref()
@@ -563,6 +615,20 @@ impl Server {
                 }
                 self.replies.reset();
             }
+            Role::Metrics => {}
+        }
+    }
+
+    fn serve_http(&mut self, key: usize) {
+        let Some(h) = self.http.get_mut(key) else {
+            return;
+        };
+        self.stats.open_connections = self.conns.len() as u64;
+        let (core, stats) = (&self.core, &self.stats);
+        let done = h.progress(|| crate::metrics::render(core, stats));
+        if done {
+            let mut h = self.http.remove(key);
+            let _ = self.poll.registry().deregister(&mut h.stream);
         }
     }
 

@@ -107,6 +107,34 @@ CHECKS = [
 ]
 
 
+def check_metrics(c):
+    """Scrape --metrics-address while the client is connected (only when METRICS_URL is set)."""
+    import os
+    import urllib.request
+
+    url = os.environ.get("METRICS_URL")
+    if not url:
+        return
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    assert values['scaler_tasks_finished_total{state="success"}'] > 200, text
+    assert values["scaler_workers"] == 2, text
+    assert values["scaler_clients"] >= 1, text
+    assert values['scaler_messages_total{direction="in",type="Task"}'] > 200, text
+    assert values['scaler_messages_total{direction="out",type="TaskResult"}'] > 200, text
+    assert 'scaler_loop_seconds_bucket{le="+Inf"}' in values, text
+    assert text.endswith("# EOF\n"), text[-50:]
+
+
+# The 2.9.0 client stops itself after a graph whose node raised (with the Python scheduler too), so
+# graph_failure runs last.
+CHECKS.insert(CHECKS.index(check_graph_failure), check_metrics)
+
+
 def main():
     passed = failed = 0
     with Client(address=ADDRESS, timeout_seconds=30) as client:

@@ -15,7 +15,7 @@ PORT="${PORT:-$("$VENV/bin/python" -c 'import socket,random
 for _ in range(100):
     p = random.randint(20000, 50000)
     ok = True
-    for q in (p, p + 1, p + 2):
+    for q in (p, p + 1, p + 2, p + 3):
         s = socket.socket()
         try: s.bind(("127.0.0.1", q))
         except OSError: ok = False
@@ -33,10 +33,15 @@ cleanup() {
 }
 trap cleanup EXIT
 EXTRA=()
+if [ -z "${SCHEDULER_CMD:-}" ]; then
+    # scaler-rs only: its metrics endpoint is scraped by first_light.py during the run.
+    EXTRA+=(--metrics-address "tcp://127.0.0.1:$((PORT + 3))")
+    export METRICS_URL="http://127.0.0.1:$((PORT + 3))/metrics"
+fi
 if [ "${EXTERNAL_OSS:-0}" = 1 ]; then
     "$VENV/bin/scaler_object_storage_server" "$OSS" > "$LOGDIR/oss.log" 2>&1 &
     PIDS+=($!)
-    EXTRA=(--object-storage-address "$OSS")
+    EXTRA+=(--object-storage-address "$OSS")
     sleep 1
 fi
 "$CMD" "$ADDR" "${EXTRA[@]}" --logging-level DEBUG --logging-paths "$LOGDIR/scheduler.log" > "$LOGDIR/scheduler.out" 2>&1 &
