@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs scaler-rs with 2 native workers and a client keeping them busy, then captures the real Scaler
+# 2.9.0 monitors pointed at scaler-rs: scaler_top in a tmux terminal (docs/scaler_top.txt) and the web GUI
+# in headless Chromium (docs/scaler_gui.png; needs `apt-get install chromium`).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+VENV="$(scripts/python-env.sh | tail -1)"
+PORT=${PORT:-28100}
+ADDR="tcp://127.0.0.1:$PORT"
+MON="tcp://127.0.0.1:$((PORT + 2))"
+pids=()
+cleanup() { tmux kill-session -t scalertop 2>/dev/null; for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done; sleep 1; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; pkill -f "worker-manager-id shots-$PORT" 2>/dev/null; }
+trap cleanup EXIT
+target/release/scaler-rs "$ADDR" --logging-level WARNING > /tmp/shots-scheduler.log 2>&1 & pids+=($!)
+sleep 0.5
+"$VENV/bin/scaler_worker_manager" baremetal_native --mode fixed --max-task-concurrency 2 --worker-manager-id "shots-$PORT" "$ADDR" > /tmp/shots-workers.log 2>&1 & pids+=($!)
+"$VENV/bin/python" - "$ADDR" > /tmp/shots-client.log 2>&1 <<'PY' & pids+=($!)
+import sys, time
+from scaler import Client
+def work(x):
+    time.sleep(0.2)
+    return x
+with Client(address=sys.argv[1]) as c:
+    ref = c.send_object(list(range(100000)), name="big_list")
+    c.get({"a": 1, "b": (work, "a"), "c": (work, "b")}, keys=["c"])
+    while True:
+        c.map(work, range(40))
+PY
+sleep 6
+tmux new-session -d -x 160 -y 40 -s scalertop "$VENV/bin/scaler_top $MON"
+sleep 5
+mkdir -p docs
+tmux capture-pane -p -t scalertop > docs/scaler_top.txt
+echo "captured docs/scaler_top.txt ($(wc -l < docs/scaler_top.txt) lines)"
+if command -v chromium > /dev/null; then
+    GUI_PORT=$((PORT + 50))
+    "$VENV/bin/scaler_gui" "$MON" --gui-address "127.0.0.1:$GUI_PORT" > /tmp/shots-gui.log 2>&1 & pids+=($!)
+    sleep 8
+    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --window-size=1600,1000 \
+        --screenshot=docs/scaler_gui.png "http://127.0.0.1:$GUI_PORT/" > /tmp/shots-chromium.log 2>&1
+    echo "captured docs/scaler_gui.png"
+fi
