@@ -30,7 +30,7 @@ Scaler options (same names, short forms and defaults as scaler_scheduler):
   -ll,  --logging-level LEVEL                  CRITICAL|ERROR|WARNING|INFO|DEBUG (default INFO)
   -et,  --policy-engine-type TYPE              simple|waterfall_v1 (default simple)
   -pc,  --policy-content TEXT                  default 'allocate=even_load; scaling=vanilla'
-  -tc,  --tls-cert FILE / -tk, --tls-key FILE  accepted; tls:// is not supported yet
+  -tc,  --tls-cert FILE / -tk, --tls-key FILE  PEM certificate chain and key for tls:// addresses
 
 scaler-rs options:
   --metrics-address ADDR        serve Prometheus/OpenMetrics text over HTTP at tcp://IP:PORT (default: off)
@@ -65,6 +65,8 @@ pub struct Options {
     pub limits: Limits,
     pub worker_lost_grace: Duration,
     pub metrics: Option<Address>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 fn seconds(v: &str, name: &str, allow_negative: bool) -> Result<f64, String> {
@@ -224,10 +226,11 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
         limits: Limits::default(),
         worker_lost_grace: Duration::from_secs(3),
         metrics: None,
+        tls_cert: None,
+        tls_key: None,
     };
     let mut engine = "simple".to_string();
     let mut content: Option<String> = None;
-    let mut tls = (false, false);
     for (name, vals) in pairs {
         let v = vals.first().cloned().unwrap_or_default();
         match name {
@@ -283,8 +286,8 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             }
             "policy-engine-type" => engine = v,
             "policy-content" => content = Some(v),
-            "tls-cert" => tls.0 = true,
-            "tls-key" => tls.1 = true,
+            "tls-cert" => o.tls_cert = Some(v),
+            "tls-key" => o.tls_key = Some(v),
             "max-frame-bytes" => o.limits.max_frame = int(&v, name)?,
             "max-storage-frame-bytes" => o.limits.max_storage_frame = int(&v, name)?,
             "max-queued-bytes" => o.limits.max_queued_bytes = int(&v, name)?,
@@ -296,7 +299,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             other => return Err(format!("unhandled option {other}")),
         }
     }
-    if tls.0 != tls.1 {
+    if o.tls_cert.is_some() != o.tls_key.is_some() {
         return Err("--tls-cert and --tls-key must be given together".into());
     }
     let (allocate, scaling) = crate::core::policy::parse(&engine, content.as_deref())?;

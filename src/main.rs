@@ -92,6 +92,17 @@ fn main() {
     info!("policy: allocate={:?} scaling={:?}; client timeout {:?}, worker timeout {:?}, balance {:?} x{}; max tasks waiting {}", config.allocate, config.scaling, config.client_timeout, config.worker_timeout, config.load_balance, config.load_balance_trigger_times, config.max_tasks_waiting);
 
     let core = Scheduler::new(config, Instant::now());
+    let tls = match (&opts.tls_cert, &opts.tls_key) {
+        (Some(c), Some(k)) => match scaler_rs::transport::tls::server_config(c, k) {
+            Ok(cfg) => Some(cfg),
+            Err(e) => {
+                error!("{e}");
+                eprintln!("scaler-rs: error: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => None,
+    };
     let mut server = match Server::bind(
         &opts.bind,
         &monitor,
@@ -99,6 +110,7 @@ fn main() {
         core,
         identity,
         opts.limits.clone(),
+        tls,
     ) {
         Ok(s) => s,
         Err(e) => {

@@ -14,10 +14,10 @@ impl Address {
             .split_once("://")
             .ok_or_else(|| format!("{s}: expected scheme://host:port"))?;
         match scheme {
-            "tcp" => {}
-            "tls" | "ipc" | "ws" | "wss" => {
+            "tcp" | "tls" => {}
+            "ipc" | "ws" | "wss" => {
                 return Err(format!(
-                    "{s}: the {scheme}:// transport is not supported yet (tcp:// only)"
+                    "{s}: the {scheme}:// transport is not supported yet (tcp:// and tls:// only)"
                 ))
             }
             "inproc" => {

@@ -72,6 +72,8 @@ pub struct Conn {
     headers: BytesMut,
     /// Set for connections we initiated, until the socket reports connected.
     pub connecting: bool,
+    /// TLS session of a `tls://` connection (plaintext YMQ runs inside it).
+    pub tls: Option<Box<rustls::Connection>>,
 }
 
 impl Conn {
@@ -88,10 +90,21 @@ impl Conn {
             queued_bytes: 0,
             headers: BytesMut::new(),
             connecting: false,
+            tls: None,
         };
         c.push(Bytes::from_static(&MAGIC));
         c.queue_frame(own_identity.clone());
         c
+    }
+
+    /// Runs this connection inside TLS (must be called before any byte is exchanged).
+    pub fn with_tls(mut self, tls: rustls::Connection) -> Conn {
+        let mut tls = Box::new(tls);
+        // Bounds plaintext buffered inside rustls; the rest waits in our queue, which is what the
+        // not-reading limit counts.
+        tls.set_buffer_limit(Some(1 << 20));
+        self.tls = Some(tls);
+        self
     }
 
     pub fn is_ready(&self) -> bool {
@@ -121,11 +134,14 @@ impl Conn {
     }
 
     pub fn has_pending_writes(&self) -> bool {
-        !self.wqueue.is_empty()
+        !self.wqueue.is_empty() || self.wants_write()
     }
 
     /// Writes as much as the socket takes. `Ok(true)` when the queue is empty.
     pub fn flush(&mut self) -> Result<bool, ConnError> {
+        if self.tls.is_some() {
+            return self.flush_tls();
+        }
         while !self.wqueue.is_empty() {
             let mut slices: [IoSlice<'_>; 64] = [IoSlice::new(&[]); 64];
             let mut n = 0;
@@ -184,7 +200,7 @@ impl Conn {
             let buf = unsafe {
                 std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut u8, spare.len())
             };
-            match self.stream.read(buf) {
+            match self.read_some(buf) {
                 Ok(0) => {
                     eof = true;
                     break;
@@ -200,6 +216,63 @@ impl Conn {
             return Err(ConnError::Eof);
         }
         Ok(false)
+    }
+
+    /// Reads plaintext: straight from the socket, or through TLS records.
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(tls) = self.tls.as_mut() else {
+            return self.stream.read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if tls.read_tls(&mut self.stream)? == 0 {
+                return Ok(0);
+            }
+            tls.process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("tls: {e}")))?;
+        }
+    }
+
+    /// Whether TLS has records (handshake or data) waiting to be written.
+    pub fn wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Flush for TLS connections: plaintext moves from the queue into rustls (bounded by its buffer
+    /// limit), records move from rustls to the socket.
+    fn flush_tls(&mut self) -> Result<bool, ConnError> {
+        let tls = self.tls.as_mut().expect("tls connection");
+        loop {
+            while let Some(front) = self.wqueue.front() {
+                let n = tls
+                    .writer()
+                    .write(&front[self.woff..])
+                    .map_err(ConnError::Io)?;
+                if n == 0 {
+                    break;
+                }
+                self.queued_bytes -= n;
+                self.woff += n;
+                if self.woff == front.len() {
+                    self.wqueue.pop_front();
+                    self.woff = 0;
+                }
+            }
+            if !tls.wants_write() {
+                return Ok(self.wqueue.is_empty());
+            }
+            match tls.write_tls(&mut self.stream) {
+                Ok(0) => return Err(ConnError::Eof),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ConnError::Io(e)),
+            }
+        }
     }
 
     fn decode(&mut self, max_frame: u64, got: &mut Received) -> Result<(), ConnError> {

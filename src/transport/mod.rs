@@ -6,6 +6,7 @@ pub mod http;
 pub mod procstat;
 pub mod server;
 pub mod storage_link;
+pub mod tls;
 
 pub use addr::Address;
 pub use server::{Limits, Server, StorageMode, STOP};

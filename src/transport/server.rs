@@ -70,7 +70,9 @@ pub enum StorageMode {
 
 pub struct Server {
     poll: Poll,
-    listeners: Vec<(TcpListener, Role)>,
+    /// (listener, role, whether its connections run TLS).
+    listeners: Vec<(TcpListener, Role, bool)>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     conns: Slab<Conn>,
     main_ids: IdMap<Bytes, usize>,
     storage_ids: IdMap<Bytes, usize>,
@@ -103,11 +105,13 @@ impl Server {
         core: Scheduler,
         identity: Bytes,
         limits: Limits,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut server = Server {
             poll,
             listeners: Vec::new(),
+            tls,
             conns: Slab::new(),
             main_ids: IdMap::default(),
             storage_ids: IdMap::default(),
@@ -147,6 +151,13 @@ impl Server {
     }
 
     fn listen(&mut self, addr: &Address, role: Role) -> io::Result<()> {
+        let secure = addr.scheme == "tls";
+        if secure && self.tls.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{addr} needs --tls-cert and --tls-key"),
+            ));
+        }
         let sa = addr.socket_addr();
         let sock = socket2::Socket::new(
             socket2::Domain::for_address(sa),
@@ -164,15 +175,15 @@ impl Server {
             .registry()
             .register(&mut l, token, Interest::READABLE)?;
         info!("listening on {addr} ({role:?})");
-        self.listeners.push((l, role));
+        self.listeners.push((l, role, secure));
         Ok(())
     }
 
     pub fn local_port(&self, role: Role) -> Option<u16> {
         self.listeners
             .iter()
-            .find(|(_, r)| *r == role)
-            .and_then(|(l, _)| l.local_addr().ok())
+            .find(|(_, r, _)| *r == role)
+            .and_then(|(l, _, _)| l.local_addr().ok())
             .map(|a| a.port())
     }
 
@@ -274,8 +285,8 @@ impl Server {
 
     fn accept(&mut self, index: usize) {
         loop {
-            let (listener, role) = &self.listeners[index];
-            let role = *role;
+            let (listener, role, secure) = &self.listeners[index];
+            let (role, secure) = (*role, *secure);
             match listener.accept() {
                 Ok((mut stream, peer)) => {
                     if role == Role::Metrics {
@@ -315,7 +326,18 @@ impl Server {
                         error!("register: {e}");
                         continue;
                     }
-                    entry.insert(Conn::new(stream, role, &self.identity));
+                    let conn = Conn::new(stream, role, &self.identity);
+                    let conn = match (secure, &self.tls) {
+                        (true, Some(cfg)) => match rustls::ServerConnection::new(cfg.clone()) {
+                            Ok(t) => conn.with_tls(t.into()),
+                            Err(e) => {
+                                error!("tls session for {peer}: {e}");
+                                continue;
+                            }
+                        },
+                        _ => conn,
+                    };
+                    entry.insert(conn);
                     self.stats.connections_accepted += 1;
                     self.dirty.push(key);
                     debug!("accepted {peer} as conn {key} ({role:?})");
@@ -353,6 +375,9 @@ impl Server {
         self.received = got;
         self.route(now, &mut out);
         self.out = out;
+        if self.conns.get(key).is_some_and(|c| c.wants_write()) {
+            self.dirty.push(key);
+        }
         match res {
             Ok(true) => self.reread.push(key),
             Ok(false) => {}

@@ -66,6 +66,14 @@ impl StorageLink {
             Interest::READABLE | Interest::WRITABLE,
         )?;
         let mut conn = Conn::new(stream, Role::StorageClient, identity);
+        if self.addr.scheme == "tls" {
+            let tls = rustls::ClientConnection::new(
+                super::tls::client_config(),
+                super::tls::server_name(&self.addr.host),
+            )
+            .map_err(|e| std::io::Error::other(format!("tls: {e}")))?;
+            conn = conn.with_tls(tls.into());
+        }
         conn.connecting = true;
         entry.insert(conn);
         self.key = Some(key);
