@@ -1,6 +1,6 @@
 //! Clients: registration by heartbeat, the task -> client mapping, disconnect, shutdown and timeout
 //! (SCHEDULER_SPEC.md §3.1, §3.2).
-use super::hash::{IdMap, IdSet};
+use super::hash::IdMap;
 use super::scheduler::{lossy, Ctx, Scheduler};
 use super::task::Event;
 use super::Output;
@@ -20,14 +20,24 @@ pub struct ClientInfo {
 #[derive(Debug, Default)]
 pub struct Clients {
     pub registered: IdMap<Bytes, ClientInfo>,
-    /// Live task ids (graph umbrellas included) per client id, registered or not: results and
-    /// confirms are routed to `Task.source` while this mapping exists.
-    pub tasks: IdMap<Bytes, IdSet<Bytes>>,
+    /// Number of live tasks (graph umbrellas included) per client id, registered or not. Whether a
+    /// task's answers still go to its client is the task's own `detached` flag, set when the client
+    /// is removed.
+    pub tasks: IdMap<Bytes, u32>,
 }
 
 impl Clients {
     pub fn is_registered(&self, id: &[u8]) -> bool {
         self.registered.contains_key(id)
+    }
+
+    /// The registered client's own copy of `id` (long-lived), or a private copy if it is unknown, so
+    /// that tables never keep a slice of a receive buffer alive.
+    pub fn interned(&self, id: &[u8]) -> Bytes {
+        match self.registered.get_key_value(id) {
+            Some((k, _)) => k.clone(),
+            None => Bytes::copy_from_slice(id),
+        }
     }
 
     pub fn touch(&mut self, id: &[u8], now: Instant) {
@@ -36,28 +46,21 @@ impl Clients {
         }
     }
 
-    pub fn add_task(&mut self, client: &Bytes, task: &Bytes) {
-        self.tasks
-            .entry(client.clone())
-            .or_default()
-            .insert(task.clone());
+    pub fn add_task(&mut self, client: &Bytes) {
+        *self.tasks.entry(client.clone()).or_default() += 1;
     }
 
-    pub fn remove_task(&mut self, client: &Bytes, task: &Bytes) {
-        if let Some(set) = self.tasks.get_mut(client) {
-            set.remove(task);
-            if set.is_empty() {
+    pub fn remove_task(&mut self, client: &Bytes) {
+        if let Some(n) = self.tasks.get_mut(client) {
+            *n -= 1;
+            if *n == 0 {
                 self.tasks.remove(client);
             }
         }
     }
 
-    pub fn has_task(&self, client: &Bytes, task: &Bytes) -> bool {
-        self.tasks.get(client).is_some_and(|s| s.contains(task))
-    }
-
     pub fn num_tasks(&self, client: &[u8]) -> usize {
-        self.tasks.get(client).map_or(0, |s| s.len())
+        self.tasks.get(client).map_or(0, |n| *n as usize)
     }
 }
 
@@ -141,16 +144,32 @@ impl Scheduler {
     /// Forgets a client: force-cancels its tasks and releases its objects.
     pub fn remove_client(&mut self, client: &Bytes, out: &mut Vec<Output>) {
         self.clients.registered.remove(client);
-        let ids: Vec<Bytes> = self
-            .clients
+        self.clients.tasks.remove(client);
+        // A scan of live tasks: clients leave rarely, and it spares every task an index entry.
+        let mut ids = Vec::new();
+        for (id, e) in self
             .tasks
-            .remove(client)
-            .map(|s| s.into_iter().collect())
-            .unwrap_or_default();
+            .iter_mut()
+            .filter(|(_, e)| e.source == client && !e.detached)
+        {
+            e.detached = true;
+            ids.push(id.clone());
+        }
+        let mut umbrellas = Vec::new();
+        for (u, g) in self
+            .graphs
+            .graphs
+            .iter_mut()
+            .filter(|(_, g)| g.client == client && !g.detached)
+        {
+            g.detached = true;
+            umbrellas.push(u.clone());
+        }
+        for u in umbrellas {
+            self.cancel_graph(&u, out);
+        }
         for id in ids {
-            if let Some(umbrella) = self.graphs.graph_of(&id) {
-                self.cancel_graph(&umbrella, out);
-            } else if self.tasks.contains_key(&id) {
+            if self.graphs.graph_of(&id).is_none() && self.tasks.contains_key(&id) {
                 self.apply(
                     &id,
                     Event::TaskCancelRequested,

@@ -47,6 +47,8 @@ pub struct Graph {
     /// Node ids in submission order, so dispatch order is deterministic.
     pub order: Vec<Bytes>,
     pub status: GraphStatus,
+    /// The client was removed: nothing more is sent to it for this graph.
+    pub detached: bool,
 }
 
 impl Graph {
@@ -90,6 +92,7 @@ impl Graph {
             nodes,
             order: g.graph.iter().map(|t| t.task_id.clone()).collect(),
             status: GraphStatus::Running,
+            detached: false,
         }
     }
 
@@ -197,7 +200,7 @@ impl Scheduler {
             return;
         }
         let graph = Graph::new(&g);
-        self.clients.add_task(&g.source, &g.task_id);
+        self.clients.add_task(&g.source);
         for t in &g.graph {
             self.graphs
                 .node_of
@@ -240,14 +243,14 @@ impl Scheduler {
         let Some(g) = self.graphs.forget(umbrella) else {
             return;
         };
-        if self.clients.has_task(&g.client, umbrella) {
+        if !g.detached {
             self.send(
                 out,
                 &g.client,
                 Kind::TaskResult,
                 enc::task_result(umbrella, result, b"", &[]),
             );
-            self.clients.remove_task(&g.client, umbrella);
+            self.clients.remove_task(&g.client);
         }
     }
 
@@ -310,6 +313,7 @@ impl Scheduler {
             return;
         };
         let client = g.client.clone();
+        let detached = g.detached;
         let victims: Vec<Bytes> = g
             .order
             .iter()
@@ -335,15 +339,14 @@ impl Scheduler {
                 }));
                 let (kind, name, size) = self
                     .objects
-                    .by_id
                     .get(orig)
                     .map(|o| (o.kind, o.name.clone(), o.size))
-                    .unwrap_or((1, Bytes::new(), 0));
-                self.objects
-                    .create(new.clone(), client.clone(), kind, name, size);
+                    .unwrap_or((1, Box::default(), 0));
+                let creator = self.clients.interned(&client);
+                self.objects.create(&new, creator, kind, &name, size);
                 copies.push(new);
             }
-            if self.clients.has_task(&client, umbrella) {
+            if !detached {
                 self.send(
                     out,
                     &client,
@@ -417,10 +420,11 @@ impl Scheduler {
             g.settle(id, NodeState::Canceled);
         }
         let client = g.client.clone();
+        let detached = g.detached;
         let done = g.running() == 0;
         for id in waiting {
             self.graphs.node_of.remove(&id);
-            if self.clients.has_task(&client, umbrella) {
+            if !detached {
                 self.send(
                     out,
                     &client,
@@ -431,14 +435,14 @@ impl Scheduler {
         }
         if done {
             let g = self.graphs.forget(umbrella).expect("live graph");
-            if self.clients.has_task(&g.client, umbrella) {
+            if !g.detached {
                 self.send(
                     out,
                     &g.client,
                     Kind::TaskCancelConfirm,
                     enc::task_cancel_confirm(umbrella, CancelConfirmType::Canceled),
                 );
-                self.clients.remove_task(&g.client, umbrella);
+                self.clients.remove_task(&g.client);
             }
         }
     }

@@ -191,7 +191,7 @@ pub fn state_object(s: &Scheduler) -> Bytes {
         let mut l = b.init_objects(largest.len() as u32);
         for (i, (id, o)) in largest.iter().enumerate() {
             let mut e = l.reborrow().get(i as u32);
-            e.set_object_id(id);
+            e.set_object_id(&id[..]);
             e.set_name(&o.name);
             e.set_object_type(if o.kind == 0 {
                 crate::schema::common_capnp::object_metadata::ObjectContentType::Serializer

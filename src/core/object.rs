@@ -1,25 +1,35 @@
-//! Object bookkeeping (SCHEDULER_SPEC.md §3.9): who created each object, who still holds it ("blocks"),
-//! and which ids are due for deletion on the workers and in the object storage server.
-use super::hash::{IdMap, IdSet};
+//! Object bookkeeping (SCHEDULER_SPEC.md §3.9): who created each object and which ids are due for
+//! deletion on the workers and in the object storage server.
+//!
+//! In 2.9.0 an object's only "block" is its creator, so the creator letting go (a delete instruction,
+//! a graph's intermediate-result collection, or the client leaving) deletes it. Scaler ObjectIDs are 32
+//! bytes (the storage protocol carries exactly four u64), so they are kept inline as map keys: no
+//! allocation, no reference into a receive buffer, and a cheap hash per object.
+use super::hash::IdMap;
 use bytes::Bytes;
+use log::warn;
+
+pub type ObjectKey = [u8; 32];
+
+/// The inline key of a Scaler ObjectID; `None` for any other length (not a valid Scaler id).
+pub fn key(id: &[u8]) -> Option<ObjectKey> {
+    id.try_into().ok()
+}
 
 #[derive(Debug, Clone)]
 pub struct ObjectInfo {
     pub creator: Bytes,
     /// 0 = serializer, 1 = object.
     pub kind: u16,
-    pub name: Bytes,
+    pub name: Box<[u8]>,
     pub size: u64,
-    /// Clients still holding the object; it is deleted when the last one lets go.
-    pub blocks: Vec<Bytes>,
 }
 
 #[derive(Debug, Default)]
 pub struct Objects {
-    pub by_id: IdMap<Bytes, ObjectInfo>,
-    by_client: IdMap<Bytes, IdSet<Bytes>>,
+    by_id: IdMap<ObjectKey, ObjectInfo>,
     /// Ids deleted since the last flush; sent in one batch to workers and storage.
-    pending_delete: Vec<Bytes>,
+    pending_delete: Vec<ObjectKey>,
 }
 
 impl Objects {
@@ -31,73 +41,64 @@ impl Objects {
         self.by_id.is_empty()
     }
 
-    pub fn create(&mut self, id: Bytes, creator: Bytes, kind: u16, name: Bytes, size: u64) {
-        if let Some(old) = self.by_id.remove(&id) {
-            for b in old.blocks {
-                self.unlink(&b, &id);
-            }
-        }
-        self.by_client
-            .entry(creator.clone())
-            .or_default()
-            .insert(id.clone());
+    pub fn get(&self, id: &[u8]) -> Option<&ObjectInfo> {
+        self.by_id.get(&key(id)?)
+    }
+
+    /// Records (or replaces) an object. `creator` should be a long-lived id (not a slice of a frame).
+    pub fn create(&mut self, id: &[u8], creator: Bytes, kind: u16, name: &[u8], size: u64) {
+        let Some(k) = key(id) else {
+            warn!(
+                "object id of {} bytes ignored (Scaler ObjectIDs are 32 bytes)",
+                id.len()
+            );
+            return;
+        };
         self.by_id.insert(
-            id,
+            k,
             ObjectInfo {
-                creator: creator.clone(),
+                creator,
                 kind,
-                name,
+                name: name.into(),
                 size,
-                blocks: vec![creator],
             },
         );
     }
 
-    fn unlink(&mut self, client: &Bytes, id: &Bytes) {
-        if let Some(set) = self.by_client.get_mut(client) {
-            set.remove(id);
-            if set.is_empty() {
-                self.by_client.remove(client);
+    /// `client` lets go of `id`; as the creator is the only holder, that deletes it.
+    pub fn release(&mut self, client: &[u8], id: &[u8]) {
+        let Some(k) = key(id) else { return };
+        if self.by_id.get(&k).is_some_and(|o| o.creator == client) {
+            self.by_id.remove(&k);
+            self.pending_delete.push(k);
+        }
+    }
+
+    /// Drops every object `client` created (disconnect or timeout). A scan: clients leave rarely, and
+    /// an index per client would cost every object creation a second insert.
+    pub fn release_client(&mut self, client: &[u8]) {
+        let pending = &mut self.pending_delete;
+        self.by_id.retain(|k, o| {
+            let keep = o.creator != client;
+            if !keep {
+                pending.push(*k);
             }
-        }
-    }
-
-    /// `client` lets go of `id`; the object is deleted when nobody holds it any more.
-    pub fn release(&mut self, client: &Bytes, id: &Bytes) {
-        let Some(info) = self.by_id.get_mut(id) else {
-            return;
-        };
-        info.blocks.retain(|b| b != client);
-        let empty = info.blocks.is_empty();
-        self.unlink(client, id);
-        if empty {
-            self.by_id.remove(id);
-            self.pending_delete.push(id.clone());
-        }
-    }
-
-    /// Drops every hold of `client` (disconnect or timeout).
-    pub fn release_client(&mut self, client: &Bytes) {
-        let Some(ids) = self.by_client.get(client).cloned() else {
-            return;
-        };
-        for id in ids {
-            self.release(client, &id);
-        }
+            keep
+        });
     }
 
     pub fn name(&self, id: &[u8]) -> Bytes {
-        self.by_id
-            .get(id)
-            .map(|o| o.name.clone())
-            .unwrap_or_else(|| Bytes::from_static(b"<Unknown>"))
+        match self.get(id) {
+            Some(o) => Bytes::copy_from_slice(&o.name),
+            None => Bytes::from_static(b"<Unknown>"),
+        }
     }
 
     pub fn size(&self, id: &[u8]) -> u64 {
-        self.by_id.get(id).map(|o| o.size).unwrap_or(0)
+        self.get(id).map_or(0, |o| o.size)
     }
 
-    pub fn take_pending_deletes(&mut self) -> Vec<Bytes> {
+    pub fn take_pending_deletes(&mut self) -> Vec<ObjectKey> {
         std::mem::take(&mut self.pending_delete)
     }
 
@@ -106,7 +107,7 @@ impl Objects {
     }
 
     /// The `limit` largest objects (for StateObject).
-    pub fn largest(&self, limit: usize) -> Vec<(&Bytes, &ObjectInfo)> {
+    pub fn largest(&self, limit: usize) -> Vec<(&ObjectKey, &ObjectInfo)> {
         let mut v: Vec<_> = self.by_id.iter().collect();
         if v.len() > limit {
             v.select_nth_unstable_by(limit, |a, b| b.1.size.cmp(&a.1.size));
@@ -121,34 +122,45 @@ impl Objects {
 mod tests {
     use super::*;
 
+    fn id(n: u8) -> [u8; 32] {
+        [n; 32]
+    }
+
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
     }
 
     #[test]
-    fn release_by_last_holder_deletes() {
+    fn release_by_the_creator_deletes_others_do_nothing() {
         let mut o = Objects::default();
-        o.create(b("x"), b("c1"), 1, b("n"), 10);
-        o.release(&b("c2"), &b("x"));
+        o.create(&id(1), b("c1"), 1, b"n", 10);
+        o.release(b"c2", &id(1));
         assert_eq!(o.len(), 1);
-        o.release(&b("c1"), &b("x"));
+        o.release(b"c1", &id(1));
         assert_eq!(o.len(), 0);
-        assert_eq!(o.take_pending_deletes(), vec![b("x")]);
+        assert_eq!(o.take_pending_deletes(), vec![id(1)]);
         assert!(!o.has_pending_deletes());
     }
 
     #[test]
     fn client_removal_deletes_all_its_objects() {
         let mut o = Objects::default();
-        o.create(b("x"), b("c1"), 1, b("n"), 10);
-        o.create(b("y"), b("c1"), 0, b("s"), 5);
-        o.create(b("z"), b("c2"), 1, b("n"), 1);
-        o.release_client(&b("c1"));
+        o.create(&id(1), b("c1"), 1, b"n", 10);
+        o.create(&id(2), b("c1"), 0, b"s", 5);
+        o.create(&id(3), b("c2"), 1, b"n", 1);
+        o.release_client(b"c1");
         let mut d = o.take_pending_deletes();
         d.sort();
-        assert_eq!(d, vec![b("x"), b("y")]);
+        assert_eq!(d, vec![id(1), id(2)]);
         assert_eq!(o.len(), 1);
         assert_eq!(o.name(b"nope"), b("<Unknown>"));
-        assert_eq!(o.largest(10)[0].0, &b("z"));
+        assert_eq!(o.largest(10)[0].0, &id(3));
+    }
+
+    #[test]
+    fn ids_that_are_not_32_bytes_are_refused() {
+        let mut o = Objects::default();
+        o.create(b"short", b("c1"), 1, b"n", 1);
+        assert!(o.is_empty());
     }
 }

@@ -32,6 +32,8 @@ pub struct TaskEntry {
     pub required: BTreeSet<String>,
     /// Cancels sent to the holder and not yet answered.
     pub cancels_outstanding: u8,
+    /// The client was removed: answers for this task are no longer sent to it.
+    pub detached: bool,
 }
 
 impl TaskEntry {
@@ -199,7 +201,7 @@ impl Scheduler {
         let own = Bytes::copy_from_slice(&frame);
         let id = rebase(&frame, &own, &task.task_id);
         let source = rebase(&frame, &own, &task.source);
-        self.clients.add_task(&source, &id);
+        self.clients.add_task(&source);
         let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
         let entry = TaskEntry {
             state: TaskState::Inactive,
@@ -209,6 +211,7 @@ impl Scheduler {
             queue_seq: 0,
             required,
             cancels_outstanding: 0,
+            detached: false,
         };
         self.tasks.insert(id.clone(), entry);
         match self.pick_worker(&id) {
@@ -249,13 +252,9 @@ impl Scheduler {
             id: id.clone(),
             payload,
         }));
-        self.objects.create(
-            id.clone(),
-            task.source.clone(),
-            1,
-            Bytes::from_static(b"<SchedulerError>"),
-            size,
-        );
+        let creator = self.clients.interned(&task.source);
+        self.objects
+            .create(&id, creator, 1, b"<SchedulerError>", size);
         let frame = enc::task_result(&task.task_id, ResultType::Failed, b"", &[id]);
         self.send(out, &task.source, Kind::TaskResult, frame);
         self.counters.terminal[TaskState::Failed as usize] += 1;
@@ -399,7 +398,7 @@ impl Scheduler {
                 };
                 self.release(id);
                 let client = self.tasks[id].source.clone();
-                if self.clients.has_task(&client, id) || self.graphs.graph_of(id).is_some() {
+                if !self.tasks[id].detached {
                     self.send(out, &client, Kind::TaskResult, raw);
                 } else {
                     warn!(
@@ -517,7 +516,7 @@ impl Scheduler {
 
     fn confirm(&mut self, id: &Bytes, kind: CancelConfirmType, out: &mut Vec<Output>) {
         let client = self.tasks[id].source.clone();
-        if self.clients.has_task(&client, id) {
+        if !self.tasks[id].detached {
             self.send(
                 out,
                 &client,
@@ -547,7 +546,9 @@ impl Scheduler {
             if e.state == TaskState::Inactive && e.queue_seq != 0 {
                 self.queued = self.queued.saturating_sub(1);
             }
-            self.clients.remove_task(&e.source, id);
+            if !e.detached {
+                self.clients.remove_task(&e.source);
+            }
         }
     }
 
@@ -629,12 +630,13 @@ impl Scheduler {
                     );
                     return;
                 }
+                // The registered client's own id, so that no object refers into this frame's buffer.
+                let creator = self.clients.interned(&o.object_user);
                 for (i, id) in o.ids.iter().enumerate() {
                     let kind = o.types.get(i).copied().unwrap_or(1);
-                    let name = o.names.get(i).cloned().unwrap_or_default();
+                    let name = o.names.get(i).map_or(&[][..], |n| &n[..]);
                     let size = o.sizes.get(i).copied().unwrap_or(0);
-                    self.objects
-                        .create(id.clone(), o.object_user.clone(), kind, name, size);
+                    self.objects.create(id, creator.clone(), kind, name, size);
                 }
             }
             InstructionType::Delete => {
@@ -654,7 +656,8 @@ impl Scheduler {
         if !self.objects.has_pending_deletes() {
             return;
         }
-        let ids = self.objects.take_pending_deletes();
+        let keys = self.objects.take_pending_deletes();
+        let ids: Vec<Bytes> = keys.iter().map(|k| Bytes::copy_from_slice(k)).collect();
         let frame = enc::object_delete(&ids);
         let workers: Vec<Bytes> = self
             .workers
