@@ -622,6 +622,30 @@ struct VWorker {
     alive: bool,
 }
 
+impl VWorker {
+    /// Takes the scheduler's messages for this worker: tasks join the local queue (the head is the
+    /// one executing); cancels are answered as a real worker answers them.
+    fn serve(&mut self, sim: &mut Sim, id: &Bytes) {
+        for m in sim.take(id) {
+            match m {
+                Message::Task(t) => self.queue.push(t.task_id),
+                Message::TaskCancel { task_id, force } => {
+                    let kind = match self.queue.iter().position(|t| *t == task_id) {
+                        None => CancelConfirmType::CancelNotFound,
+                        Some(0) if !force => CancelConfirmType::CancelFailed,
+                        Some(p) => {
+                            self.queue.remove(p);
+                            CancelConfirmType::Canceled
+                        }
+                    };
+                    sim.send(id, enc::task_cancel_confirm(&task_id, kind));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 fn run_random(seed: u64, steps: usize) {
     let mut rng = Rng(seed | 1);
     let mut sim = Sim::new(config());
@@ -700,26 +724,8 @@ fn run_random(seed: u64, steps: usize) {
             if !workers[&id].alive {
                 continue;
             }
-            for m in sim.take(&id) {
-                let w = workers.get_mut(&id).unwrap();
-                match m {
-                    Message::Task(t) => w.queue.push(t.task_id),
-                    Message::TaskCancel { task_id, force } => {
-                        let pos = w.queue.iter().position(|t| *t == task_id);
-                        let kind = match pos {
-                            None => CancelConfirmType::CancelNotFound,
-                            Some(0) if !force => CancelConfirmType::CancelFailed,
-                            Some(p) => {
-                                w.queue.remove(p);
-                                CancelConfirmType::Canceled
-                            }
-                        };
-                        sim.send(&id, enc::task_cancel_confirm(&task_id, kind));
-                    }
-                    _ => {}
-                }
-            }
             let w = workers.get_mut(&id).unwrap();
+            w.serve(&mut sim, &id);
             if !w.queue.is_empty() && rng.below(3) == 0 {
                 let t = w.queue.remove(0);
                 let ok = rng.below(4) != 0;
@@ -749,22 +755,7 @@ fn run_random(seed: u64, steps: usize) {
     sim.worker(&healer, 1000);
     for _ in 0..2000 {
         for (id, w) in workers.iter_mut().filter(|(_, w)| w.alive) {
-            for m in sim.take(id) {
-                match m {
-                    Message::Task(t) => w.queue.push(t.task_id),
-                    Message::TaskCancel { task_id, .. } => {
-                        let kind = match w.queue.iter().position(|t| *t == task_id) {
-                            Some(p) => {
-                                w.queue.remove(p);
-                                CancelConfirmType::Canceled
-                            }
-                            None => CancelConfirmType::CancelNotFound,
-                        };
-                        sim.send(id, enc::task_cancel_confirm(&task_id, kind));
-                    }
-                    _ => {}
-                }
-            }
+            w.serve(&mut sim, id);
             for t in std::mem::take(&mut w.queue) {
                 sim.send(id, result(&t, true));
             }

@@ -115,19 +115,10 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
                 e.set_hostname(h.hostname.as_str());
                 e.set_net_sent_bytes(h.net_sent_bytes);
                 e.set_net_recv_bytes(h.net_recv_bytes);
-                let mut ps = e.init_processor_statuses(h.processors.len() as u32);
-                for (j, p) in h.processors.iter().enumerate() {
-                    let mut pe = ps.reborrow().get(j as u32);
-                    pe.set_pid(p.pid);
-                    pe.set_initialized(p.initialized);
-                    pe.set_has_task(p.has_task);
-                    pe.set_suspended(p.suspended);
-                    pe.set_current_task_id(&p.current_task_id);
-                    pe.set_task_age_seconds(p.task_age_seconds);
-                    let mut r = pe.init_resource();
-                    r.set_cpu(p.resource.cpu);
-                    r.set_rss(p.resource.rss);
-                }
+                crate::wire::encode::set_processors(
+                    e.init_processor_statuses(h.processors.len() as u32),
+                    &h.processors,
+                );
             }
         }
         {

@@ -43,6 +43,25 @@ fn set_data_list(mut list: capnp::data_list::Builder<'_>, items: &[Bytes]) {
     }
 }
 
+/// Fills a `ProcessorStatus` list (worker heartbeats, and the monitor's per-worker status).
+pub fn set_processors(
+    mut list: capnp::struct_list::Builder<'_, crate::schema::status_capnp::processor_status::Owned>,
+    processors: &[ProcessorStatus],
+) {
+    for (i, p) in processors.iter().enumerate() {
+        let mut e = list.reborrow().get(i as u32);
+        e.set_pid(p.pid);
+        e.set_initialized(p.initialized);
+        e.set_has_task(p.has_task);
+        e.set_suspended(p.suspended);
+        e.set_current_task_id(&p.current_task_id);
+        e.set_task_age_seconds(p.task_age_seconds);
+        let mut r = e.init_resource();
+        r.set_cpu(p.resource.cpu);
+        r.set_rss(p.resource.rss);
+    }
+}
+
 pub fn fill_task(mut b: message_capnp::task::Builder<'_>, t: &Task) {
     b.set_task_id(&t.task_id);
     b.set_source(&t.source);
@@ -222,19 +241,10 @@ pub fn worker_heartbeat(h: &WorkerHeartbeat) -> Bytes {
         b.set_queued_tasks(h.queued_tasks);
         b.set_latency_microseconds(h.latency_us);
         b.set_task_lock(h.task_lock);
-        let mut ps = b.reborrow().init_processors(h.processors.len() as u32);
-        for (i, p) in h.processors.iter().enumerate() {
-            let mut e = ps.reborrow().get(i as u32);
-            e.set_pid(p.pid);
-            e.set_initialized(p.initialized);
-            e.set_has_task(p.has_task);
-            e.set_suspended(p.suspended);
-            e.set_current_task_id(&p.current_task_id);
-            e.set_task_age_seconds(p.task_age_seconds);
-            let mut r = e.init_resource();
-            r.set_cpu(p.resource.cpu);
-            r.set_rss(p.resource.rss);
-        }
+        set_processors(
+            b.reborrow().init_processors(h.processors.len() as u32),
+            &h.processors,
+        );
         set_capabilities(
             b.reborrow().init_capabilities(h.capabilities.len() as u32),
             &h.capabilities,

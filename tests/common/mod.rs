@@ -81,3 +81,41 @@ impl Drop for Scheduler {
         let _ = self.child.kill();
     }
 }
+
+/// Runs a Python script of tests/python with the real Scaler 2.9.0 venv (scripts/python-env.sh) and
+/// asserts that it succeeded with the `N passed, 0 failed` line it prints. `None` when the real-peer
+/// tests are switched off with SCALER_RS_SKIP_REAL_PEERS=1.
+pub fn run_python_check(script: &str, args: &[&str], expect: &str) -> Option<String> {
+    if std::env::var("SCALER_RS_SKIP_REAL_PEERS").is_ok_and(|v| v == "1") {
+        eprintln!("SCALER_RS_SKIP_REAL_PEERS=1: skipped");
+        return None;
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let venv = Command::new("bash")
+        .arg(format!("{root}/scripts/python-env.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(
+        venv.status.success(),
+        "python env: {}",
+        String::from_utf8_lossy(&venv.stderr)
+    );
+    let venv = String::from_utf8_lossy(&venv.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let out = Command::new(format!("{venv}/bin/python"))
+        .arg(format!("{root}/tests/python/{script}"))
+        .args(args)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains(expect),
+        "{script} failed:\n{stdout}"
+    );
+    Some(stdout)
+}

@@ -10,7 +10,6 @@ Prints PASS/FAIL per scenario and `N passed, M failed`.
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,41 +18,12 @@ import urllib.request
 
 import psutil
 
+from harness import free_port, wait_port
+
 BIN = sys.argv[1]
 VENV_BIN = os.path.dirname(sys.executable)
 LOGDIR = tempfile.mkdtemp(prefix="scaler-rs-faults-")
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def free_base():
-    while True:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        if p > 60000:
-            continue
-        ok = True
-        for q in range(p, p + 5):
-            t = socket.socket()
-            try:
-                t.bind(("127.0.0.1", q))
-            except OSError:
-                ok = False
-            t.close()
-        if ok:
-            return p
-
-
-def wait_port(port, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} never listened")
 
 
 def metrics(port):
@@ -82,7 +52,7 @@ def wait_for(pred, timeout, what):
 
 class Cluster:
     def __init__(self, extra=(), external_oss=False):
-        self.base = free_base()
+        self.base = free_port(5)
         self.addr = f"tcp://127.0.0.1:{self.base}"
         self.metrics_port = self.base + 3
         self.procs = []

@@ -7,36 +7,17 @@ storage).
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+
+from harness import free_port, wait_port
 
 BIN, CERT, KEY = sys.argv[1:4]
 VENV_BIN = os.path.dirname(sys.executable)
 
 
-def free_base():
-    while True:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        if p < 60000:
-            return p
-
-
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} never listened")
-
-
-a, b = free_base(), free_base()
+a, b = free_port(3), free_port(3)
 procs = []
 try:
     tls = ["--tls-cert", CERT, "--tls-key", KEY]
