@@ -43,6 +43,8 @@ pub struct Limits {
     pub max_queued_bytes: usize,
     /// Frames parked for one identity that is not connected.
     pub max_parked_bytes: usize,
+    /// Frames parked for all identities together (a client can name any `source` in its tasks).
+    pub max_parked_total_bytes: usize,
     pub max_connections: usize,
     /// Frames decoded from one connection per loop turn before others get a go.
     pub read_budget: usize,
@@ -55,6 +57,7 @@ impl Default for Limits {
             max_storage_frame: 4 << 30,
             max_queued_bytes: 1 << 30,
             max_parked_bytes: 64 << 20,
+            max_parked_total_bytes: 256 << 20,
             max_connections: 16384,
             read_budget: 256,
         }
@@ -77,6 +80,7 @@ pub struct Server {
     main_ids: IdMap<Bytes, usize>,
     storage_ids: IdMap<Bytes, usize>,
     parked: IdMap<Bytes, (VecDeque<Bytes>, usize, Instant)>,
+    parked_total: usize,
     gone: IdMap<Bytes, Instant>,
     core: Scheduler,
     storage: Option<ObjectStorage>,
@@ -116,6 +120,7 @@ impl Server {
             main_ids: IdMap::default(),
             storage_ids: IdMap::default(),
             parked: IdMap::default(),
+            parked_total: 0,
             gone: IdMap::default(),
             core,
             storage: None,
@@ -255,9 +260,11 @@ impl Server {
             self.core.set_process_stats(cpu, rss, free);
             self.gone
                 .retain(|_, t| now.saturating_duration_since(*t) < GONE_TTL);
-            self.parked.retain(|id, (_, _, t)| {
+            let total = &mut self.parked_total;
+            self.parked.retain(|id, (_, bytes, t)| {
                 let keep = now.saturating_duration_since(*t) < GONE_TTL;
                 if !keep {
+                    *total -= *bytes;
                     warn!(
                         "dropping messages parked for {} which never connected",
                         String::from_utf8_lossy(id)
@@ -408,7 +415,8 @@ impl Server {
                 }
                 if role == Role::Main {
                     self.gone.remove(&id);
-                    if let Some((frames, _, _)) = self.parked.remove(&id) {
+                    if let Some((frames, bytes, _)) = self.parked.remove(&id) {
+                        self.parked_total -= bytes;
                         for f in frames {
                             self.conns[key].queue_frame(f);
                         }
@@ -526,10 +534,13 @@ impl Server {
             .parked
             .entry(to)
             .or_insert_with(|| (VecDeque::new(), 0, now));
-        if entry.1 + frame.len() > self.limits.max_parked_bytes {
+        if entry.1 + frame.len() > self.limits.max_parked_bytes
+            || self.parked_total + frame.len() > self.limits.max_parked_total_bytes
+        {
             return;
         }
         entry.1 += frame.len();
+        self.parked_total += frame.len();
         entry.0.push_back(frame);
     }
 
