@@ -3,7 +3,7 @@
 //! * `message_decode/task`: how many ns to decode one Task payload (zero-copy)?
 //! * `core_task_cycle/{1,100,10000}_workers`: ns of core CPU per task for submit -> dispatch -> result ->
 //!   forward, as the number of workers grows (should stay flat).
-//! * `core_task_cycle_queued/{1,1000,100000}`: the same cycle with N tasks already waiting in the queue
+//! * `core_task_cycle_queued/{1,1000,100000,1000000}`: the same cycle with N tasks already waiting in the queue
 //!   (should stay flat: queue operations are O(1)).
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -168,7 +168,7 @@ fn bench_core(c: &mut Criterion) {
     g.finish();
     let mut g = c.benchmark_group("core_task_cycle_queued");
     g.sample_size(20);
-    for q in [1usize, 1000, 100_000] {
+    for q in [1usize, 1000, 100_000, 1_000_000] {
         g.bench_with_input(BenchmarkId::new("queued", q), &q, |b, &q| {
             let mut st = setup(1, q);
             let mut held: std::collections::VecDeque<(Bytes, Bytes)> =

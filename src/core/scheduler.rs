@@ -622,16 +622,20 @@ impl Scheduler {
     fn on_object_instruction(&mut self, from: &Bytes, o: crate::wire::ObjectInstruction) {
         match o.kind {
             InstructionType::Create => {
-                if !self.clients.is_registered(&o.object_user) {
+                // The registered client's own id, so that no object refers into this frame's buffer.
+                let Some(creator) = self
+                    .clients
+                    .registered
+                    .get_key_value(&o.object_user)
+                    .map(|(k, _)| k.clone())
+                else {
                     error!(
                         "object create for unknown client {} from {}: ignored",
                         lossy(&o.object_user),
                         lossy(from)
                     );
                     return;
-                }
-                // The registered client's own id, so that no object refers into this frame's buffer.
-                let creator = self.clients.interned(&o.object_user);
+                };
                 for (i, id) in o.ids.iter().enumerate() {
                     let kind = o.types.get(i).copied().unwrap_or(1);
                     let name = o.names.get(i).map_or(&[][..], |n| &n[..]);
