@@ -1,10 +1,16 @@
-//! The object storage server (OSS) of Scaler's protocol (SCHEDULER_SPEC.md §6): functions, arguments
-//! and results live here, not in the scheduler. By default it runs embedded in the scheduler's event
-//! loop (bind port + 1); its logic is sans-IO like the core, so the same code could serve standalone.
+//! The object storage server (OSS) of Scaler's protocol (SCHEDULER_SPEC.md §6).
+//!
+//! Functions, arguments and results never pass through the scheduler: peers store them here and
+//! exchange only ids. Running the OSS embedded in the scheduler's event loop saves deploying a second
+//! process; keeping its logic sans-IO (frames and `now` in, frames out) lets the same code serve
+//! standalone and be tested without sockets. The request builders are shared with the scheduler's
+//! connector to an external OSS, so both sides use one encoding of ids and headers.
+pub mod contents;
 pub mod header;
 pub mod server;
 
+pub use header::ObjectId;
 pub use server::{
     delete_request, duplicate_request, get_request, info_request, set_request, ObjectStorage,
-    StorageError, StorageLimits,
+    StorageError, StorageInfo, StorageLimits,
 };

@@ -1,18 +1,21 @@
 //! The object storage server's logic, sans-IO: request frames from a peer in, reply frames out.
 //!
-//! Contents are deduplicated (equal payloads are stored once, refcounted) and kept as the received
-//! `Bytes`, so a get answers with the very buffer a set delivered. A get (or a duplicate) of an object
-//! that does not exist yet is parked until the object is set: that is how processors wait for arguments
-//! a client is still uploading.
+//! Payloads are kept as the received `Bytes`, and a get answers with (a slice of) that very buffer, so
+//! object bytes are never copied. A get (or a duplicate) of an object that does not exist yet is parked
+//! until the object is set: that is how processors wait for arguments a client is still uploading.
+//! Parked requests outlive their requester's connection (as in 2.9.0); their late answers go out
+//! addressed to the gone peer and the shell drops them.
+use super::contents::{ContentKey, Contents};
 use super::header::{self, ObjectId, RequestHeader, RequestType, ResponseHeader, ResponseType};
 use crate::core::hash::IdMap;
 use bytes::Bytes;
-use std::hash::BuildHasher;
+use log::debug;
+use std::collections::VecDeque;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct StorageLimits {
-    /// Set/duplicate requests announcing more than this are dropped unanswered (as 2.9.0: 6 TiB).
+    /// Set/duplicate requests announcing more than this are dropped unanswered (2.9.0: 6 TiB).
     pub max_payload: u64,
 }
 
@@ -24,68 +27,97 @@ impl Default for StorageLimits {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageError {
+    /// A request header frame that is not a valid header.
     BadHeader(header::HeaderError),
+    /// A duplicateObjectID payload that is not a valid ObjectID message.
+    BadDuplicatePayload(header::HeaderError),
 }
 
 impl std::fmt::Display for StorageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StorageError::BadHeader(e) => write!(f, "{e}"),
+            StorageError::BadDuplicatePayload(e) => write!(f, "bad duplicate payload: {e}"),
         }
     }
 }
 
 impl std::error::Error for StorageError {}
 
-#[derive(Debug)]
-struct Content {
-    bytes: Bytes,
-    refs: usize,
+/// The infoGetTotal counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StorageInfo {
+    pub object_ids: u64,
+    /// Distinct contents (ids minus what deduplication shares).
+    pub unique_objects: u64,
+    /// Bytes held, each distinct content counted once.
+    pub total_bytes: u64,
+    /// Parked gets and duplicates.
+    pub pending_requests: u64,
+    /// Distinct ids those requests wait for.
+    pub pending_ids: u64,
+    pub oldest_pending_secs: u64,
 }
 
-#[derive(Debug)]
-enum Parked {
-    Get {
-        peer: Bytes,
-        request_id: u64,
-        max_len: u64,
-        since: Instant,
-    },
-    Duplicate {
-        peer: Bytes,
-        request_id: u64,
-        new_id: ObjectId,
-        since: Instant,
-    },
-}
+impl StorageInfo {
+    /// The wire order of the infoGetTotalOK payload.
+    pub fn to_array(&self) -> [u64; 6] {
+        [
+            self.object_ids,
+            self.unique_objects,
+            self.total_bytes,
+            self.pending_requests,
+            self.pending_ids,
+            self.oldest_pending_secs,
+        ]
+    }
 
-impl Parked {
-    fn since(&self) -> Instant {
-        match self {
-            Parked::Get { since, .. } | Parked::Duplicate { since, .. } => *since,
+    pub fn from_array(v: [u64; 6]) -> Self {
+        StorageInfo {
+            object_ids: v[0],
+            unique_objects: v[1],
+            total_bytes: v[2],
+            pending_requests: v[3],
+            pending_ids: v[4],
+            oldest_pending_secs: v[5],
         }
     }
 }
 
+#[derive(Debug)]
+struct Parked {
+    peer: Bytes,
+    request_id: u64,
+    since: Instant,
+    what: Waiting,
+}
+
+#[derive(Debug)]
+enum Waiting {
+    Get {
+        max_len: u64,
+    },
+    /// `new_id` becomes a copy of the id this request is parked on.
+    Duplicate {
+        new_id: ObjectId,
+    },
+}
+
+/// (peer identity, frame) pairs to send, in order.
 pub type Replies = Vec<(Bytes, Bytes)>;
 
 #[derive(Debug, Default)]
 pub struct ObjectStorage {
     limits: StorageLimits,
-    objects: IdMap<ObjectId, u64>,
-    contents: IdMap<u64, Content>,
-    /// Content hash -> content keys with that hash (collisions are compared byte for byte).
-    by_hash: IdMap<u64, Vec<u64>>,
-    next_content: u64,
-    total_bytes: u64,
+    objects: IdMap<ObjectId, ContentKey>,
+    contents: Contents,
+    /// Requests for ids that do not exist yet, in arrival order per id.
     parked: IdMap<ObjectId, Vec<Parked>>,
     parked_count: usize,
     /// A set/duplicate header waiting for its payload frame, per peer.
     partial: IdMap<Bytes, RequestHeader>,
-    /// Keyed content hash used for deduplication.
-    hasher: crate::core::hash::IdBuild,
 }
 
 impl ObjectStorage {
@@ -96,7 +128,8 @@ impl ObjectStorage {
         }
     }
 
-    /// Handles one frame from `peer`. `Err` means the peer broke the protocol and must be disconnected.
+    /// Handles one frame from `peer`, appending the frames to send to `out`. `Err` means the peer broke
+    /// the protocol and its connection must be closed.
     pub fn on_frame(
         &mut self,
         now: Instant,
@@ -106,59 +139,66 @@ impl ObjectStorage {
     ) -> Result<(), StorageError> {
         if let Some(h) = self.partial.remove(peer) {
             if frame.len() as u64 == h.payload_length {
-                match h.kind {
-                    RequestType::Set => self.set(now, peer, h.object_id, h.request_id, frame, out),
-                    RequestType::Duplicate => {
-                        let original =
-                            header::decode_object_id(&frame).map_err(StorageError::BadHeader)?;
-                        self.duplicate(now, peer, h.object_id, original, h.request_id, out);
-                    }
-                    _ => unreachable!("only set and duplicate wait for a payload"),
-                }
-                return Ok(());
+                return self.complete(now, peer, h, frame, out);
             }
-            // Size mismatch: the partial request is discarded and this frame is read as a new header.
+            // As 2.9.0: the announced payload did not come, so this frame starts a new request.
+            debug!(
+                "object storage: {:?} announced {} payload bytes, got a {}-byte frame; discarded",
+                h.kind,
+                h.payload_length,
+                frame.len()
+            );
         }
         let h = header::decode_request(&frame).map_err(StorageError::BadHeader)?;
         match h.kind {
+            RequestType::Set | RequestType::Duplicate
+                if h.payload_length > self.limits.max_payload =>
+            {
+                debug!(
+                    "object storage: dropped a {:?} of {} bytes",
+                    h.kind, h.payload_length
+                );
+            }
             RequestType::Set | RequestType::Duplicate => {
-                if h.payload_length <= self.limits.max_payload {
-                    self.partial.insert(peer.clone(), h);
-                }
+                self.partial.insert(peer.clone(), h);
             }
             RequestType::Get => match self.objects.get(&h.object_id) {
                 Some(&c) => {
-                    let bytes = self.contents[&c].bytes.clone();
+                    let bytes = self.contents.bytes(c);
                     reply_get(
                         peer,
                         &h.object_id,
                         h.request_id,
                         h.payload_length,
-                        &bytes,
+                        bytes,
                         out,
                     );
                 }
                 None => self.park(
                     h.object_id,
-                    Parked::Get {
+                    Parked {
                         peer: peer.clone(),
                         request_id: h.request_id,
-                        max_len: h.payload_length,
                         since: now,
+                        what: Waiting::Get {
+                            max_len: h.payload_length,
+                        },
                     },
                 ),
             },
             RequestType::Delete => {
-                let kind = if self.unlink(&h.object_id) {
-                    ResponseType::DelOk
-                } else {
-                    ResponseType::DelNotExists
+                // Requests parked on the id stay parked: a later set answers them.
+                let kind = match self.objects.remove(&h.object_id) {
+                    Some(c) => {
+                        self.contents.release(c);
+                        ResponseType::DelOk
+                    }
+                    None => ResponseType::DelNotExists,
                 };
                 reply(peer, &h.object_id, h.request_id, kind, out);
             }
             RequestType::InfoGetTotal => {
-                let info = self.info(now);
-                let payload = header::encode_info(&info);
+                let payload = header::encode_info(&self.info(now).to_array());
                 out.push((
                     peer.clone(),
                     header::encode_response(&ResponseHeader {
@@ -174,28 +214,71 @@ impl ObjectStorage {
         Ok(())
     }
 
-    /// Forgets the half-received request of a peer that went away (its parked gets stay parked).
+    /// Forgets the half-received request of a peer that went away. Its parked requests stay.
     pub fn on_disconnect(&mut self, peer: &Bytes) {
         self.partial.remove(peer);
     }
 
-    /// #ids, #unique contents, content bytes, #parked requests, #ids waited on, age of the oldest wait (s).
-    pub fn info(&self, now: Instant) -> [u64; 6] {
+    pub fn info(&self, now: Instant) -> StorageInfo {
+        // Lists are in arrival order, so only their heads can be the oldest.
         let oldest = self
             .parked
             .values()
-            .flatten()
-            .map(|p| p.since())
-            .min()
-            .map_or(0, |t| now.saturating_duration_since(t).as_secs());
-        [
-            self.objects.len() as u64,
-            self.contents.len() as u64,
-            self.total_bytes,
-            self.parked_count as u64,
-            self.parked.len() as u64,
-            oldest,
-        ]
+            .filter_map(|v| v.first())
+            .map(|p| p.since)
+            .min();
+        StorageInfo {
+            object_ids: self.objects.len() as u64,
+            unique_objects: self.contents.len() as u64,
+            total_bytes: self.contents.total_bytes(),
+            pending_requests: self.parked_count as u64,
+            pending_ids: self.parked.len() as u64,
+            oldest_pending_secs: oldest.map_or(0, |t| now.saturating_duration_since(t).as_secs()),
+        }
+    }
+
+    /// A set/duplicate header's payload arrived.
+    fn complete(
+        &mut self,
+        now: Instant,
+        peer: &Bytes,
+        h: RequestHeader,
+        payload: Bytes,
+        out: &mut Replies,
+    ) -> Result<(), StorageError> {
+        let id = h.object_id;
+        match h.kind {
+            RequestType::Set => {
+                let c = self.contents.intern(payload);
+                self.link(id, c);
+                reply(peer, &id, h.request_id, ResponseType::SetOk, out);
+                self.serve_parked(id, out);
+            }
+            RequestType::Duplicate => {
+                let original = header::decode_object_id(&payload)
+                    .map_err(StorageError::BadDuplicatePayload)?;
+                match self.objects.get(&original).copied() {
+                    Some(c) => {
+                        self.contents.retain(c);
+                        self.link(id, c);
+                        reply(peer, &id, h.request_id, ResponseType::DuplicateOk, out);
+                        self.serve_parked(id, out);
+                    }
+                    None => self.park(
+                        original,
+                        Parked {
+                            peer: peer.clone(),
+                            request_id: h.request_id,
+                            since: now,
+                            what: Waiting::Duplicate { new_id: id },
+                        },
+                    ),
+                }
+            }
+            // Only set and duplicate headers are kept in `partial`.
+            RequestType::Get | RequestType::Delete | RequestType::InfoGetTotal => {}
+        }
+        Ok(())
     }
 
     fn park(&mut self, id: ObjectId, p: Parked) {
@@ -203,139 +286,51 @@ impl ObjectStorage {
         self.parked_count += 1;
     }
 
-    fn set(
-        &mut self,
-        now: Instant,
-        peer: &Bytes,
-        id: ObjectId,
-        request_id: u64,
-        payload: Bytes,
-        out: &mut Replies,
-    ) {
-        let c = self.intern(payload);
-        self.link(id, c);
-        reply(peer, &id, request_id, ResponseType::SetOk, out);
-        self.serve_parked(now, id, out);
-    }
-
-    fn duplicate(
-        &mut self,
-        now: Instant,
-        peer: &Bytes,
-        new_id: ObjectId,
-        original: ObjectId,
-        request_id: u64,
-        out: &mut Replies,
-    ) {
-        match self.objects.get(&original).copied() {
-            Some(c) => {
-                self.contents
-                    .get_mut(&c)
-                    .expect("linked content exists")
-                    .refs += 1;
-                self.link(new_id, c);
-                reply(peer, &new_id, request_id, ResponseType::DuplicateOk, out);
-                self.serve_parked(now, new_id, out);
-            }
-            None => self.park(
-                original,
-                Parked::Duplicate {
-                    peer: peer.clone(),
-                    request_id,
-                    new_id,
-                    since: now,
-                },
-            ),
-        }
-    }
-
-    fn serve_parked(&mut self, now: Instant, id: ObjectId, out: &mut Replies) {
-        let Some(waiting) = self.parked.remove(&id) else {
+    /// Answers everything parked on `id`, which now exists, and then on the ids those parked
+    /// duplicates create. A work queue rather than recursion: a peer can park an arbitrarily long
+    /// chain of duplicates, which must not overflow the stack.
+    fn serve_parked(&mut self, id: ObjectId, out: &mut Replies) {
+        if !self.parked.contains_key(&id) {
             return;
-        };
-        self.parked_count -= waiting.len();
-        for p in waiting {
-            match p {
-                Parked::Get {
-                    peer,
-                    request_id,
-                    max_len,
-                    ..
-                } => {
-                    let Some(&c) = self.objects.get(&id) else {
-                        continue;
-                    };
-                    let bytes = self.contents[&c].bytes.clone();
-                    reply_get(&peer, &id, request_id, max_len, &bytes, out);
+        }
+        let mut ready = VecDeque::from([id]);
+        while let Some(id) = ready.pop_front() {
+            let Some(waiting) = self.parked.remove(&id) else {
+                continue;
+            };
+            self.parked_count -= waiting.len();
+            for p in waiting {
+                // Nothing in this loop removes an id, so `id` still exists.
+                let Some(&c) = self.objects.get(&id) else {
+                    self.park(id, p);
+                    continue;
+                };
+                match p.what {
+                    Waiting::Get { max_len } => {
+                        let bytes = self.contents.bytes(c);
+                        reply_get(&p.peer, &id, p.request_id, max_len, bytes, out);
+                    }
+                    Waiting::Duplicate { new_id } => {
+                        self.contents.retain(c);
+                        self.link(new_id, c);
+                        reply(
+                            &p.peer,
+                            &new_id,
+                            p.request_id,
+                            ResponseType::DuplicateOk,
+                            out,
+                        );
+                        ready.push_back(new_id);
+                    }
                 }
-                Parked::Duplicate {
-                    peer,
-                    request_id,
-                    new_id,
-                    ..
-                } => self.duplicate(now, &peer, new_id, id, request_id, out),
             }
         }
     }
 
-    /// Stores a payload once per distinct content; returns its content key with one reference taken.
-    fn intern(&mut self, payload: Bytes) -> u64 {
-        let hash = self.hasher.hash_one(&payload[..]);
-        let keys = self.by_hash.entry(hash).or_default();
-        for &k in keys.iter() {
-            let c = self.contents.get_mut(&k).expect("indexed content exists");
-            if c.bytes == payload {
-                c.refs += 1;
-                return k;
-            }
-        }
-        self.next_content += 1;
-        let k = self.next_content;
-        keys.push(k);
-        self.total_bytes += payload.len() as u64;
-        self.contents.insert(
-            k,
-            Content {
-                bytes: payload,
-                refs: 1,
-            },
-        );
-        k
-    }
-
-    /// Points `id` at content `c` (whose reference the caller holds), releasing what `id` pointed to.
-    fn link(&mut self, id: ObjectId, c: u64) {
+    /// Points `id` at `c` (whose reference the caller took), releasing what `id` pointed at before.
+    fn link(&mut self, id: ObjectId, c: ContentKey) {
         if let Some(old) = self.objects.insert(id, c) {
-            self.release(old);
-        }
-    }
-
-    fn unlink(&mut self, id: &ObjectId) -> bool {
-        match self.objects.remove(id) {
-            Some(c) => {
-                self.release(c);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn release(&mut self, c: u64) {
-        let content = self
-            .contents
-            .get_mut(&c)
-            .expect("referenced content exists");
-        content.refs -= 1;
-        if content.refs == 0 {
-            let content = self.contents.remove(&c).expect("present");
-            self.total_bytes -= content.bytes.len() as u64;
-            let hash = self.hasher.hash_one(&content.bytes[..]);
-            if let Some(keys) = self.by_hash.get_mut(&hash) {
-                keys.retain(|k| *k != c);
-                if keys.is_empty() {
-                    self.by_hash.remove(&hash);
-                }
-            }
+            self.contents.release(old);
         }
     }
 }
@@ -352,6 +347,7 @@ fn reply(peer: &Bytes, id: &ObjectId, request_id: u64, kind: ResponseType, out: 
     ));
 }
 
+/// getOK with at most `max_len` bytes; no payload frame at all when that is 0.
 fn reply_get(
     peer: &Bytes,
     id: &ObjectId,
@@ -375,19 +371,18 @@ fn reply_get(
     }
 }
 
-/// Request frames the scheduler (or a test peer) sends.
+/// setObject: header and payload frames (the payload frame is sent even when empty).
 pub fn set_request(id: &ObjectId, payload: Bytes, request_id: u64) -> (Bytes, Bytes) {
-    (
-        header::encode_request(&RequestHeader {
-            object_id: *id,
-            payload_length: payload.len() as u64,
-            request_id,
-            kind: RequestType::Set,
-        }),
-        payload,
-    )
+    let h = header::encode_request(&RequestHeader {
+        object_id: *id,
+        payload_length: payload.len() as u64,
+        request_id,
+        kind: RequestType::Set,
+    });
+    (h, payload)
 }
 
+/// getObject of the whole object (`maxLen` = `u64::MAX`, as every Scaler client sends).
 pub fn get_request(id: &ObjectId, request_id: u64) -> Bytes {
     header::encode_request(&RequestHeader {
         object_id: *id,
@@ -406,21 +401,20 @@ pub fn delete_request(id: &ObjectId, request_id: u64) -> Bytes {
     })
 }
 
+/// duplicateObjectID: `new_id` becomes a copy of `original`. Header and 48-byte payload frames.
 pub fn duplicate_request(
     new_id: &ObjectId,
     original: &ObjectId,
     request_id: u64,
 ) -> (Bytes, Bytes) {
     let payload = header::encode_object_id(original);
-    (
-        header::encode_request(&RequestHeader {
-            object_id: *new_id,
-            payload_length: payload.len() as u64,
-            request_id,
-            kind: RequestType::Duplicate,
-        }),
-        payload,
-    )
+    let h = header::encode_request(&RequestHeader {
+        object_id: *new_id,
+        payload_length: payload.len() as u64,
+        request_id,
+        kind: RequestType::Duplicate,
+    });
+    (h, payload)
 }
 
 pub fn info_request(request_id: u64) -> Bytes {
@@ -433,233 +427,4 @@ pub fn info_request(request_id: u64) -> Bytes {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(n: u8) -> ObjectId {
-        [n; 32]
-    }
-
-    fn peer(s: &str) -> Bytes {
-        Bytes::copy_from_slice(s.as_bytes())
-    }
-
-    /// Sends frames and returns the decoded reply headers with their payload (if any).
-    fn send(
-        s: &mut ObjectStorage,
-        p: &Bytes,
-        frames: &[Bytes],
-    ) -> Vec<(Bytes, ResponseHeader, Option<Bytes>)> {
-        let now = Instant::now();
-        let mut out = Vec::new();
-        for f in frames {
-            s.on_frame(now, p, f.clone(), &mut out).unwrap();
-        }
-        let mut res = Vec::new();
-        let mut it = out.into_iter();
-        while let Some((to, f)) = it.next() {
-            let h = header::decode_response(&f).unwrap();
-            let payload = if h.payload_length > 0 {
-                Some(it.next().unwrap().1)
-            } else {
-                None
-            };
-            res.push((to, h, payload));
-        }
-        res
-    }
-
-    fn set(
-        s: &mut ObjectStorage,
-        p: &Bytes,
-        i: ObjectId,
-        data: &'static [u8],
-    ) -> Vec<(Bytes, ResponseHeader, Option<Bytes>)> {
-        let (h, b) = set_request(&i, Bytes::from_static(data), 1);
-        send(s, p, &[h, b])
-    }
-
-    #[test]
-    fn set_then_get_returns_the_same_buffer() {
-        let mut s = ObjectStorage::default();
-        let c = peer("c");
-        let r = set(&mut s, &c, id(1), b"hello");
-        assert_eq!(r[0].1.kind, ResponseType::SetOk);
-        let r = send(&mut s, &c, &[get_request(&id(1), 7)]);
-        assert_eq!(
-            (r[0].1.kind, r[0].1.response_id, r[0].1.payload_length),
-            (ResponseType::GetOk, 7, 5)
-        );
-        assert_eq!(r[0].2.as_deref(), Some(&b"hello"[..]));
-    }
-
-    #[test]
-    fn get_is_parked_until_set_even_if_the_getter_left() {
-        let mut s = ObjectStorage::default();
-        let (p, c) = (peer("processor"), peer("client"));
-        assert!(send(&mut s, &p, &[get_request(&id(2), 3)]).is_empty());
-        s.on_disconnect(&p);
-        assert_eq!(s.info(Instant::now())[3], 1);
-        let r = set(&mut s, &c, id(2), b"arg");
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[1].0, p, "the parked get is answered to its requester");
-        assert_eq!(r[1].2.as_deref(), Some(&b"arg"[..]));
-        assert_eq!(s.info(Instant::now())[3], 0);
-    }
-
-    #[test]
-    fn delete_reports_existence_and_keeps_parked_gets() {
-        let mut s = ObjectStorage::default();
-        let c = peer("c");
-        set(&mut s, &c, id(1), b"x");
-        assert_eq!(
-            send(&mut s, &c, &[delete_request(&id(1), 1)])[0].1.kind,
-            ResponseType::DelOk
-        );
-        assert_eq!(
-            send(&mut s, &c, &[delete_request(&id(1), 1)])[0].1.kind,
-            ResponseType::DelNotExists
-        );
-        send(&mut s, &c, &[get_request(&id(3), 1)]);
-        send(&mut s, &c, &[delete_request(&id(3), 1)]);
-        assert_eq!(
-            set(&mut s, &c, id(3), b"late").len(),
-            2,
-            "the parked get survives the delete"
-        );
-    }
-
-    #[test]
-    fn duplicate_of_present_and_absent_originals() {
-        let mut s = ObjectStorage::default();
-        let c = peer("c");
-        set(&mut s, &c, id(1), b"data");
-        let (h, p) = duplicate_request(&id(2), &id(1), 5);
-        let r = send(&mut s, &c, &[h, p]);
-        assert_eq!(
-            (r[0].1.kind, r[0].1.object_id),
-            (ResponseType::DuplicateOk, id(2))
-        );
-        assert_eq!(
-            s.info(Instant::now())[..3],
-            [2, 1, 4],
-            "two ids share one content"
-        );
-        let (h, p) = duplicate_request(&id(4), &id(3), 6);
-        assert!(
-            send(&mut s, &c, &[h, p]).is_empty(),
-            "waits for the original"
-        );
-        send(&mut s, &c, &[get_request(&id(4), 9)]);
-        let r = set(&mut s, &c, id(3), b"orig");
-        let kinds: Vec<_> = r.iter().map(|x| x.1.kind).collect();
-        assert_eq!(
-            kinds,
-            vec![
-                ResponseType::SetOk,
-                ResponseType::DuplicateOk,
-                ResponseType::GetOk
-            ]
-        );
-    }
-
-    #[test]
-    fn dedup_refcounts_and_bytes() {
-        let mut s = ObjectStorage::default();
-        let c = peer("c");
-        set(&mut s, &c, id(1), b"same");
-        set(&mut s, &c, id(2), b"same");
-        set(&mut s, &c, id(3), b"other");
-        assert_eq!(s.info(Instant::now())[..3], [3, 2, 9]);
-        send(
-            &mut s,
-            &c,
-            &[delete_request(&id(1), 1), delete_request(&id(2), 1)],
-        );
-        assert_eq!(s.info(Instant::now())[..3], [1, 1, 5]);
-        set(&mut s, &c, id(3), b"replaced");
-        assert_eq!(
-            s.info(Instant::now())[..3],
-            [1, 1, 8],
-            "overwrite releases the old content"
-        );
-    }
-
-    #[test]
-    fn zero_length_object_has_no_payload_frame() {
-        let mut s = ObjectStorage::default();
-        let c = peer("c");
-        set(&mut s, &c, id(1), b"");
-        let r = send(&mut s, &c, &[get_request(&id(1), 1)]);
-        assert_eq!(
-            (r.len(), r[0].1.payload_length, r[0].2.is_none()),
-            (1, 0, true)
-        );
-    }
-
-    #[test]
-    fn size_mismatch_discards_and_reparses() {
-        let mut s = ObjectStorage::default();
-        let c = peer("c");
-        let (h, _) = set_request(&id(1), Bytes::from_static(b"12345"), 1);
-        // The announced payload never comes; a get header arrives instead and is served as a request.
-        send(&mut s, &c, &[h]);
-        set(&mut s, &c, id(2), b"x");
-        assert_eq!(s.info(Instant::now())[0], 1, "only id 2 exists");
-    }
-
-    #[test]
-    fn max_len_truncates_get_answers() {
-        let mut s = ObjectStorage::default();
-        let c = peer("c");
-        set(&mut s, &c, id(1), b"abcdef");
-        let f = header::encode_request(&RequestHeader {
-            object_id: id(1),
-            payload_length: 2,
-            request_id: 1,
-            kind: RequestType::Get,
-        });
-        let r = send(&mut s, &c, &[f]);
-        assert_eq!(r[0].2.as_deref(), Some(&b"ab"[..]));
-    }
-
-    #[test]
-    fn garbage_headers_close_the_peer_and_never_panic() {
-        let mut s = ObjectStorage::default();
-        let c = peer("c");
-        let mut out = Vec::new();
-        assert!(s
-            .on_frame(
-                Instant::now(),
-                &c,
-                Bytes::from_static(b"garbage!"),
-                &mut out
-            )
-            .is_err());
-        let mut x: u32 = 12345;
-        for len in [0usize, 8, 16, 80, 200] {
-            for _ in 0..300 {
-                let v: Vec<u8> = (0..len)
-                    .map(|_| {
-                        x = x.wrapping_mul(1664525).wrapping_add(1013904223);
-                        (x >> 24) as u8
-                    })
-                    .collect();
-                let _ = s.on_frame(Instant::now(), &c, Bytes::from(v), &mut out);
-            }
-        }
-    }
-
-    #[test]
-    fn info_request_answers_six_counters() {
-        let mut s = ObjectStorage::default();
-        let c = peer("c");
-        set(&mut s, &c, id(1), b"abc");
-        let r = send(&mut s, &c, &[info_request(4)]);
-        assert_eq!(r[0].1.kind, ResponseType::InfoGetTotalOk);
-        assert_eq!(
-            header::decode_info(r[0].2.as_ref().unwrap()),
-            [1, 1, 3, 0, 0, 0]
-        );
-    }
-}
+mod tests;
