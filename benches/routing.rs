@@ -70,7 +70,6 @@ const SLOTS: u32 = 10;
 struct Setup {
     s: Scheduler,
     client: Bytes,
-    workers: Vec<Bytes>,
     now: Instant,
 }
 
@@ -87,7 +86,6 @@ fn setup(n_workers: usize, queued: usize) -> Setup {
     let mut out = Vec::new();
     let hb = enc::client_heartbeat(&ClientHeartbeat::default());
     s.handle(now, &client, decode(&hb).unwrap(), &hb, &mut out);
-    let mut workers = Vec::new();
     for i in 0..n_workers {
         let id = Bytes::from(format!("Worker|{i}"));
         let hb = enc::worker_heartbeat(&WorkerHeartbeat {
@@ -95,7 +93,6 @@ fn setup(n_workers: usize, queued: usize) -> Setup {
             ..Default::default()
         });
         s.handle(now, &id, decode(&hb).unwrap(), &hb, &mut out);
-        workers.push(id);
     }
     // Fill every worker slot and then the scheduler queue with `queued` waiting tasks.
     let fill = n_workers * SLOTS as usize + queued;
@@ -103,12 +100,7 @@ fn setup(n_workers: usize, queued: usize) -> Setup {
         let f = enc::task(&task(format!("fill{i:012}").as_bytes(), &client));
         s.handle(now, &client, decode(&f).unwrap(), &f, &mut out);
     }
-    Setup {
-        s,
-        client,
-        workers,
-        now,
-    }
+    Setup { s, client, now }
 }
 
 /// One full cycle: a worker returns a result for a task it holds (freeing a slot, forwarding the result,
@@ -142,27 +134,32 @@ fn cycle(
     }
 }
 
+/// Measures `cycle` on a scheduler prepared by `setup(workers, queued)`.
+fn bench_cycle(b: &mut criterion::Bencher<'_>, workers: usize, queued: usize) {
+    let mut st = setup(workers, queued);
+    // (worker, task) for every task a worker holds: the results the benchmark will send back.
+    let mut held: std::collections::VecDeque<(Bytes, Bytes)> =
+        st.s.tasks
+            .iter()
+            .filter_map(|(id, e)| {
+                e.holder
+                    .map(|(k, _)| (st.s.workers.slab[k].id.clone(), id.clone()))
+            })
+            .collect();
+    let mut out = Vec::new();
+    let mut i = 0u64;
+    b.iter(|| {
+        i += 1;
+        cycle(&mut st, i, &mut out, &mut held);
+    })
+}
+
 fn bench_core(c: &mut Criterion) {
     let mut g = c.benchmark_group("core_task_cycle");
     g.sample_size(20);
     for n in [1usize, 100, 10_000] {
         g.bench_with_input(BenchmarkId::new("workers", n), &n, |b, &n| {
-            let mut st = setup(n, 0);
-            let mut held: std::collections::VecDeque<(Bytes, Bytes)> =
-                st.s.tasks
-                    .iter()
-                    .filter_map(|(id, e)| {
-                        e.holder
-                            .map(|(k, _)| (st.s.workers.slab[k].id.clone(), id.clone()))
-                    })
-                    .collect();
-            let _ = &st.workers;
-            let mut out = Vec::new();
-            let mut i = 0u64;
-            b.iter(|| {
-                i += 1;
-                cycle(&mut st, i, &mut out, &mut held);
-            })
+            bench_cycle(b, n, 0)
         });
     }
     g.finish();
@@ -170,21 +167,7 @@ fn bench_core(c: &mut Criterion) {
     g.sample_size(20);
     for q in [1usize, 1000, 100_000, 1_000_000] {
         g.bench_with_input(BenchmarkId::new("queued", q), &q, |b, &q| {
-            let mut st = setup(1, q);
-            let mut held: std::collections::VecDeque<(Bytes, Bytes)> =
-                st.s.tasks
-                    .iter()
-                    .filter_map(|(id, e)| {
-                        e.holder
-                            .map(|(k, _)| (st.s.workers.slab[k].id.clone(), id.clone()))
-                    })
-                    .collect();
-            let mut out = Vec::new();
-            let mut i = 0u64;
-            b.iter(|| {
-                i += 1;
-                cycle(&mut st, i, &mut out, &mut held);
-            })
+            bench_cycle(b, 1, q)
         });
     }
     g.finish();
