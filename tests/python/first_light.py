@@ -1,8 +1,11 @@
 """Drive a scheduler with the real, unmodified Scaler 2.9.0 Python client and native workers.
 
 Usage: python first_light.py tcp://HOST:PORT
-Prints `PASS name` / `FAIL name: reason` per check and a closing `N passed, M failed` line; exits 1 on failure.
+Prints `PASS name` / `FAIL name: reason` (or `SKIP name`) per check and a closing `N passed, M failed` line
+(`, K skipped` appended when a check did not apply, e.g. metrics without METRICS_URL); exits 1 on failure.
 """
+import contextlib
+import signal
 import sys
 import time
 import traceback
@@ -10,6 +13,27 @@ import traceback
 from scaler import Client
 
 ADDRESS = sys.argv[1]
+CHECK_TIMEOUT_SECONDS = 30  # per check (and for connecting); Client.map/get have no timeout of their own
+
+
+class CheckTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def deadline(seconds, what):
+    """Raise CheckTimeout in the main thread if the block runs longer than `seconds` (SIGALRM)."""
+
+    def expired(_signum, _frame):
+        raise CheckTimeout(f"{what} did not finish within {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def inc(x):
@@ -114,7 +138,7 @@ def check_metrics(c):
 
     url = os.environ.get("METRICS_URL")
     if not url:
-        return
+        return "SKIP"  # not scaler-rs (e.g. the Python reference scheduler): no metrics endpoint
     text = urllib.request.urlopen(url, timeout=5).read().decode()
     values = {}
     for line in text.splitlines():
@@ -136,20 +160,33 @@ CHECKS.insert(CHECKS.index(check_graph_failure), check_metrics)
 
 
 def main():
-    passed = failed = 0
-    with Client(address=ADDRESS, timeout_seconds=30) as client:
+    passed = failed = skipped = 0
+    try:
+        with deadline(CHECK_TIMEOUT_SECONDS, "connecting"):
+            client = Client(address=ADDRESS, timeout_seconds=30)
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        print(f"FAIL connect: {type(e).__name__}: {e}", flush=True)
+        print(f"0 passed, {len(CHECKS) + 1} failed", flush=True)
+        return 1
+    with client:
         for check in CHECKS:
             name = check.__name__[len("check_"):]
             start = time.time()
             try:
-                check(client)
+                with deadline(CHECK_TIMEOUT_SECONDS * (2 if check is check_nested else 1), name):
+                    result = check(client)
+                if result == "SKIP":
+                    skipped += 1
+                    print(f"SKIP {name}", flush=True)
+                    continue
                 passed += 1
                 print(f"PASS {name} ({time.time() - start:.1f}s)", flush=True)
             except Exception as e:  # noqa: BLE001 - report every failure and go on
                 failed += 1
                 print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
                 traceback.print_exc()
-    print(f"{passed} passed, {failed} failed", flush=True)
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""), flush=True)
     return 1 if failed else 0
 
 
