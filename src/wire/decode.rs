@@ -48,8 +48,17 @@ pub fn reader_options(len: usize) -> ReaderOptions {
     o
 }
 
-/// Decodes one scheduler-protocol payload.
+/// Decodes one scheduler-protocol payload: the hot members through [`super::fast`], everything else
+/// (and whatever the fast reader declines) through the `capnp` crate.
 pub fn decode(frame: &Bytes) -> R<Message> {
+    match super::fast::decode(frame) {
+        Some(m) => Ok(m),
+        None => decode_generic(frame),
+    }
+}
+
+/// Decodes one payload with the `capnp` crate only (the reference the fast reader is checked against).
+pub fn decode_generic(frame: &Bytes) -> R<Message> {
     let mut slice: &[u8] = frame;
     let reader =
         capnp::serialize::read_message_from_flat_slice(&mut slice, reader_options(frame.len()))?;

@@ -2,6 +2,7 @@
 //! ([`decode`], [`encode`], owned views in [`types`]). Nothing here touches a socket or a clock.
 pub mod decode;
 pub mod encode;
+pub mod fast;
 pub mod frame;
 pub mod types;
 
