@@ -3,6 +3,12 @@
 //! Workers live in a slab; a task refers to its holder by slab key. A worker's held tasks are kept in
 //! assignment order (the balancer moves the most recently assigned ones, and a dead worker's tasks are
 //! re-dispatched in assignment order).
+//!
+//! Even-load choice needs "the least-loaded worker, ties to the one whose load changed longest ago" on
+//! every dispatch and an update on every assignment and release. A count-bucketed queue does both in
+//! O(1): bucket `c` is a FIFO (an intrusive doubly-linked list through the workers) of the workers
+//! holding `c` tasks, and a worker moves to the back of its new bucket whenever its count changes, which
+//! is exactly the order of the (count, last change) pairs a sorted set would keep.
 use super::hash::IdMap;
 use crate::wire::{Capability, WorkerHeartbeat};
 use bytes::Bytes;
@@ -28,7 +34,24 @@ pub struct Worker {
     pub order: u64,
     /// When the connection was lost (EOF) without a disconnect notification.
     pub lost_since: Option<Instant>,
+    /// Links in the FIFO of the load bucket `tasks.len()` (NIL at the ends).
+    prev: WorkerKey,
+    next: WorkerKey,
 }
+
+const NIL: WorkerKey = usize::MAX;
+
+/// Head and tail of one load bucket's FIFO.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    head: WorkerKey,
+    tail: WorkerKey,
+}
+
+const EMPTY: Bucket = Bucket {
+    head: NIL,
+    tail: NIL,
+};
 
 impl Worker {
     pub fn assigned(&self) -> u32 {
@@ -45,9 +68,10 @@ pub struct Workers {
     pub slab: Slab<Worker>,
     pub by_id: IdMap<Bytes, WorkerKey>,
     next_seq: u64,
-    /// Min-queue for even-load allocation: (assigned count, tie-break counter, key).
-    load: BTreeSet<(u32, u64, WorkerKey)>,
-    load_key: IdMap<WorkerKey, (u32, u64)>,
+    /// `buckets[c]`: the workers holding `c` tasks, longest unchanged first.
+    buckets: Vec<Bucket>,
+    /// No bucket below this one has a worker.
+    min: usize,
 }
 
 impl Workers {
@@ -81,66 +105,114 @@ impl Workers {
             tasks: BTreeMap::new(),
             order,
             lost_since: None,
+            prev: NIL,
+            next: NIL,
         };
         let key = self.slab.insert(w);
         self.by_id.insert(id, key);
-        self.reload(key, 0);
+        self.link(key);
         key
     }
 
     /// Removes a worker and returns the tasks it held, in assignment order.
     pub fn remove(&mut self, key: WorkerKey) -> (Worker, Vec<Bytes>) {
+        self.unlink(key);
         let w = self.slab.remove(key);
         self.by_id.remove(&w.id);
-        if let Some(k) = self.load_key.remove(&key) {
-            self.load.remove(&(k.0, k.1, key));
-        }
+        self.settle_min();
         let tasks = w.tasks.values().cloned().collect();
         (w, tasks)
     }
 
-    fn reload(&mut self, key: WorkerKey, count: u32) {
-        if let Some(k) = self.load_key.remove(&key) {
-            self.load.remove(&(k.0, k.1, key));
+    /// Appends `key` to the bucket of its current task count.
+    fn link(&mut self, key: WorkerKey) {
+        let c = self.slab[key].tasks.len();
+        if c >= self.buckets.len() {
+            self.buckets.resize(c + 1, EMPTY);
         }
-        let c = self.seq();
-        self.load.insert((count, c, key));
-        self.load_key.insert(key, (count, c));
+        let tail = self.buckets[c].tail;
+        let w = &mut self.slab[key];
+        w.prev = tail;
+        w.next = NIL;
+        match tail {
+            NIL => self.buckets[c].head = key,
+            t => self.slab[t].next = key,
+        }
+        self.buckets[c].tail = key;
+        self.min = self.min.min(c);
+    }
+
+    /// Takes `key` out of the bucket of its current task count (call before the count changes).
+    fn unlink(&mut self, key: WorkerKey) {
+        let c = self.slab[key].tasks.len();
+        let (prev, next) = (self.slab[key].prev, self.slab[key].next);
+        match prev {
+            NIL => self.buckets[c].head = next,
+            p => self.slab[p].next = next,
+        }
+        match next {
+            NIL => self.buckets[c].tail = prev,
+            n => self.slab[n].prev = prev,
+        }
+    }
+
+    /// Moves `min` up past emptied buckets. After an assignment it stops at the bucket just entered, so
+    /// this is O(1) on the hot path; only removing a worker can skip several.
+    fn settle_min(&mut self) {
+        while self.min < self.buckets.len() && self.buckets[self.min].head == NIL {
+            self.min += 1;
+        }
     }
 
     /// Records `task` on `key`; returns the assignment sequence number to release it later.
     pub fn assign(&mut self, key: WorkerKey, task: Bytes) -> u64 {
         let seq = self.seq();
-        let w = &mut self.slab[key];
+        let w = &self.slab[key];
         debug_assert!(
             w.assigned() < w.queue_size,
             "a worker never holds more than its queue size"
         );
-        w.tasks.insert(seq, task);
-        let n = w.assigned();
-        self.reload(key, n);
+        self.unlink(key);
+        self.slab[key].tasks.insert(seq, task);
+        self.link(key);
+        self.settle_min();
         seq
     }
 
     pub fn release(&mut self, key: WorkerKey, seq: u64) {
-        if let Some(w) = self.slab.get_mut(key) {
-            let removed = w.tasks.remove(&seq).is_some();
-            debug_assert!(removed, "released a task the worker did not hold");
-            let n = w.assigned();
-            self.reload(key, n);
+        let Some(w) = self.slab.get(key) else { return };
+        if !w.tasks.contains_key(&seq) {
+            debug_assert!(false, "released a task the worker did not hold");
+            return;
         }
+        self.unlink(key);
+        self.slab[key].tasks.remove(&seq);
+        self.link(key);
+        self.settle_min();
+    }
+
+    /// Workers in load order: fewest tasks first, then longest unchanged.
+    fn by_load(&self) -> impl Iterator<Item = WorkerKey> + '_ {
+        self.buckets[self.min.min(self.buckets.len())..]
+            .iter()
+            .flat_map(move |b| {
+                std::iter::successors((b.head != NIL).then_some(b.head), move |&k| {
+                    let n = self.slab[k].next;
+                    (n != NIL).then_some(n)
+                })
+            })
     }
 
     /// Even-load choice: the least-loaded worker (ties: the one that waited longest), if it has room.
     pub fn least_loaded(&self) -> Option<WorkerKey> {
-        let &(count, _, key) = self.load.iter().next()?;
-        (count < self.slab[key].queue_size).then_some(key)
+        let key = self.by_load().next()?;
+        (self.slab[key].free() > 0).then_some(key)
     }
 
     /// Capability choice: the least-loaded worker with room that has every required capability name.
     pub fn least_loaded_capable(&self, required: &BTreeSet<String>) -> Option<WorkerKey> {
         // The load queue is ordered by count, so the first eligible one is the least loaded.
-        self.load.iter().map(|&(_, _, k)| k).find(|&k| {
+        self.by_load().find(|&k| {
             let w = &self.slab[k];
             w.free() > 0 && required.is_subset(&w.capability_names)
         })
@@ -153,10 +225,24 @@ impl Workers {
     }
 
     pub fn check_invariants(&self) {
-        assert_eq!(self.load.len(), self.slab.len());
+        let mut seen = 0;
+        for (c, b) in self.buckets.iter().enumerate() {
+            assert!(c >= self.min || b.head == NIL, "a worker below min");
+            let mut prev = NIL;
+            let mut k = b.head;
+            while k != NIL {
+                let w = &self.slab[k];
+                assert_eq!(w.tasks.len(), c, "worker in the wrong load bucket");
+                assert_eq!(w.prev, prev);
+                seen += 1;
+                prev = k;
+                k = w.next;
+            }
+            assert_eq!(b.tail, prev);
+        }
+        assert_eq!(seen, self.slab.len(), "every worker in exactly one bucket");
         for (k, w) in self.slab.iter() {
             assert!(w.assigned() <= w.queue_size);
-            assert_eq!(self.load_key[&k].0, w.assigned());
             assert_eq!(self.by_id[&w.id], k);
         }
     }
@@ -226,5 +312,73 @@ mod tests {
         );
         assert!(ws.least_loaded().is_none());
         ws.check_invariants();
+    }
+
+    /// The bucket queue picks exactly what a sorted set of (count, time of last change) picks, through
+    /// random adds, removals, assignments and releases with mixed queue sizes and capabilities.
+    #[test]
+    fn load_order_matches_a_sorted_set_model() {
+        let now = Instant::now();
+        let mut ws = Workers::default();
+        let mut model: BTreeMap<WorkerKey, (usize, u64)> = BTreeMap::new();
+        let mut held: Vec<(WorkerKey, u64)> = Vec::new();
+        let (mut clock, mut x) = (0u64, 7u64);
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let gpu: BTreeSet<String> = ["gpu".to_string()].into();
+        for step in 0..20_000 {
+            clock += 1;
+            match rnd(10) {
+                0 if ws.len() < 40 => {
+                    let caps: &[&str] = if rnd(2) == 0 { &["gpu"] } else { &[] };
+                    let k = ws.add(
+                        Bytes::from(format!("w{step}")),
+                        hb(1 + rnd(6) as u32, caps),
+                        now,
+                    );
+                    model.insert(k, (0, clock));
+                }
+                1 if !ws.is_empty() && rnd(4) == 0 => {
+                    let k = *model.keys().nth(rnd(model.len() as u64) as usize).unwrap();
+                    ws.remove(k);
+                    model.remove(&k);
+                    held.retain(|(w, _)| *w != k);
+                }
+                2..=5 if !held.is_empty() => {
+                    let (k, seq) = held.swap_remove(rnd(held.len() as u64) as usize);
+                    ws.release(k, seq);
+                    let m = model.get_mut(&k).unwrap();
+                    *m = (m.0 - 1, clock);
+                }
+                _ => {
+                    let want_gpu = rnd(3) == 0;
+                    let first = model
+                        .iter()
+                        .map(|(k, m)| (*m, *k))
+                        .min()
+                        .map(|(_, k)| k)
+                        .filter(|k| ws.slab[*k].free() > 0);
+                    let mut sorted: Vec<_> = model.iter().map(|(k, m)| (*m, *k)).collect();
+                    sorted.sort();
+                    let capable = sorted.iter().map(|(_, k)| *k).find(|k| {
+                        ws.slab[*k].free() > 0 && gpu.is_subset(&ws.slab[*k].capability_names)
+                    });
+                    assert_eq!(ws.least_loaded(), first);
+                    assert_eq!(ws.least_loaded_capable(&gpu), capable);
+                    let pick = if want_gpu { capable } else { first };
+                    if let Some(k) = pick {
+                        let seq = ws.assign(k, Bytes::from_static(b"t"));
+                        held.push((k, seq));
+                        let m = model.get_mut(&k).unwrap();
+                        *m = (m.0 + 1, clock);
+                    }
+                }
+            }
+            ws.check_invariants();
+        }
     }
 }
