@@ -10,12 +10,14 @@
 //!   included.
 //! * `core_task_cycle_queued/{1,1000,100000,1000000}`: the same cycle with N tasks already waiting in the queue
 //!   (should stay flat: queue operations are O(1)).
+#[path = "support/cycle.rs"]
+mod cycle;
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use scaler_rs::core::{Config, Output, Scheduler};
-use scaler_rs::wire::encode::{self as enc, StorageAddress};
-use scaler_rs::wire::{decode, frame, ClientHeartbeat, ResultType, Task, WorkerHeartbeat};
-use std::time::{Duration, Instant};
+use cycle::{cycle, held_tasks, setup, task};
+use scaler_rs::wire::encode as enc;
+use scaler_rs::wire::{decode, frame};
+use std::time::Duration;
 
 fn frames(n: usize) -> Vec<u8> {
     let payload = enc::task(&task(
@@ -27,20 +29,6 @@ fn frames(n: usize) -> Vec<u8> {
         frame::encode_into(&payload, &mut buf);
     }
     buf
-}
-
-fn task(id: &[u8], client: &Bytes) -> Task {
-    Task {
-        task_id: Bytes::copy_from_slice(id),
-        source: client.clone(),
-        metadata: Bytes::from_static(&[0, 0, 0, 0, 0, 0]),
-        func_object_id: Bytes::from(vec![1u8; 32]),
-        args: vec![scaler_rs::wire::TaskArg {
-            is_task: false,
-            data: Bytes::from(vec![2u8; 32]),
-        }],
-        capabilities: vec![],
-    }
 }
 
 fn bench_frames(c: &mut Criterion) {
@@ -71,93 +59,10 @@ fn bench_frames(c: &mut Criterion) {
 /// Tasks held by all workers together in the `core_task_cycle/workers` group.
 const HELD: usize = 10_000;
 
-struct Setup {
-    s: Scheduler,
-    client: Bytes,
-    now: Instant,
-}
-
-/// `n_workers` workers of `slots` slots each, every slot filled (so each cycle frees one slot and
-/// refills it from the scheduler queue), plus `queued` tasks waiting.
-fn setup(n_workers: usize, slots: u32, queued: usize) -> Setup {
-    let now = Instant::now();
-    let mut cfg = Config::new(StorageAddress {
-        host: "127.0.0.1".into(),
-        port: 1,
-        scheme: "tcp".into(),
-    });
-    cfg.load_balance = None;
-    let mut s = Scheduler::new(cfg, now);
-    let client = Bytes::from_static(b"Client|bench");
-    let mut out = Vec::new();
-    let hb = enc::client_heartbeat(&ClientHeartbeat::default());
-    s.handle(now, &client, decode(&hb).unwrap(), &hb, &mut out);
-    for i in 0..n_workers {
-        let id = Bytes::from(format!("Worker|{i}"));
-        let hb = enc::worker_heartbeat(&WorkerHeartbeat {
-            queue_size: slots,
-            ..Default::default()
-        });
-        s.handle(now, &id, decode(&hb).unwrap(), &hb, &mut out);
-    }
-    // Fill every worker slot and then the scheduler queue with `queued` waiting tasks.
-    let fill = n_workers * slots as usize + queued;
-    for i in 0..fill {
-        let f = enc::task(&task(format!("fill{i:012}").as_bytes(), &client));
-        s.handle(now, &client, decode(&f).unwrap(), &f, &mut out);
-    }
-    Setup { s, client, now }
-}
-
-/// One full cycle: the client submits a new task, and a worker returns a result for the task it has
-/// held longest (freeing a slot, forwarding the result, dispatching the head of the queue). Returns the
-/// time spent in the scheduler (decoding the two inputs and handling them); making the peers' frames
-/// and reading the scheduler's outputs is the harness's work and is not counted.
-fn cycle(
-    st: &mut Setup,
-    i: u64,
-    out: &mut Vec<Output>,
-    held: &mut std::collections::VecDeque<(Bytes, Bytes)>,
-) -> Duration {
-    let id = Bytes::from(format!("bench{i:011}"));
-    let f = enc::task(&task(&id, &st.client));
-    let t0 = Instant::now();
-    st.s.handle(st.now, &st.client, decode(&f).unwrap(), &f, out);
-    let mut spent = t0.elapsed();
-    collect_dispatched(out, held);
-    if let Some((w, t)) = held.pop_front() {
-        let r = enc::task_result(&t, ResultType::Success, b"", &[Bytes::from(vec![3u8; 32])]);
-        let t0 = Instant::now();
-        st.s.handle(st.now, &w, decode(&r).unwrap(), &r, out);
-        spent += t0.elapsed();
-        collect_dispatched(out, held);
-    }
-    spent
-}
-
-/// Notes every task the scheduler dispatched: the workers will answer them in this order.
-fn collect_dispatched(out: &mut Vec<Output>, held: &mut std::collections::VecDeque<(Bytes, Bytes)>) {
-    for o in out.drain(..) {
-        if let Output::Send { to, frame } = o {
-            if let Ok(scaler_rs::wire::Message::Task(t)) = decode(&frame) {
-                held.push_back((to, t.task_id));
-            }
-        }
-    }
-}
-
 /// Measures `cycle` on a scheduler prepared by `setup(workers, slots, queued)`.
 fn bench_cycle(b: &mut criterion::Bencher<'_>, workers: usize, slots: u32, queued: usize) {
     let mut st = setup(workers, slots, queued);
-    // (worker, task) for every task a worker holds: the results the benchmark will send back.
-    let mut held: std::collections::VecDeque<(Bytes, Bytes)> =
-        st.s.tasks
-            .iter()
-            .filter_map(|(id, e)| {
-                e.holder
-                    .map(|(k, _)| (st.s.workers.slab[k].id.clone(), id.clone()))
-            })
-            .collect();
+    let mut held = held_tasks(&st);
     let mut out = Vec::new();
     let mut i = 0u64;
     b.iter_custom(|iters| {
