@@ -38,7 +38,9 @@ scaler-rs options:
 scaler-rs limits:
   --max-frame-bytes N           largest message accepted from a peer (default 1073741824)
   --max-storage-frame-bytes N   largest object accepted by the embedded storage (default 4294967296)
-  --max-queued-bytes N          close a peer whose unsent output exceeds N (default 1073741824)
+  --max-queued-bytes N          close a peer whose unsent output exceeds N (default 1073741824; not monitors)
+  --monitor-queue-bytes N       a monitor with more than N bytes unsent skips monitor frames until it
+                                catches up, counted in scaler_monitor_frames_dropped_total (default 16777216)
   --max-connections N           refuse connections beyond N (default 16384)
   --worker-lost-grace-seconds N remove a worker N s after its connection closed (default 3)
   -h, --help                    this text
@@ -116,6 +118,7 @@ fn canonical(flag: &str) -> Option<&'static str> {
         ("", "max-frame-bytes"),
         ("", "max-storage-frame-bytes"),
         ("", "max-queued-bytes"),
+        ("", "monitor-queue-bytes"),
         ("", "max-connections"),
         ("", "worker-lost-grace-seconds"),
         ("", "metrics-address"),
@@ -291,6 +294,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "max-frame-bytes" => o.limits.max_frame = int(&v, name)?,
             "max-storage-frame-bytes" => o.limits.max_storage_frame = int(&v, name)?,
             "max-queued-bytes" => o.limits.max_queued_bytes = int(&v, name)?,
+            "monitor-queue-bytes" => o.limits.monitor_queue_bytes = int(&v, name)?,
             "max-connections" => o.limits.max_connections = int(&v, name)?,
             "metrics-address" => o.metrics = Some(Address::parse(&v)?),
             "worker-lost-grace-seconds" => {

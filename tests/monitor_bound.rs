@@ -1,4 +1,7 @@
-//! StateScheduler with thousands of workers: what it costs to build and how large it is.
+//! The monitor feed stays bounded: a monitor that does not read misses frames past
+//! `--monitor-queue-bytes` instead of growing the scheduler's memory or being closed; and what
+//! StateScheduler costs to build with thousands of workers.
+mod common;
 use bytes::Bytes;
 use scaler_rs::core::monitor_status::state_scheduler;
 use scaler_rs::core::{Config, Scheduler};
@@ -119,4 +122,88 @@ fn measure_state_scheduler_10k_workers() {
     }
     let per = started.elapsed() / runs;
     println!("StateScheduler, 10000 workers: {len} bytes, built in {per:?} (mean of {runs})");
+}
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    t.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    t.read_to_string(&mut text).unwrap();
+    text
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+#[test]
+fn a_monitor_that_never_reads_misses_frames_and_stays_connected() {
+    use std::io::{Read, Write};
+    let metrics_port = common::free_ports();
+    let mut s = common::Scheduler::start(&[
+        "--monitor-queue-bytes",
+        "65536",
+        // Were monitors still closed as not reading, this would close the deaf one below.
+        "--max-queued-bytes",
+        "262144",
+        "--metrics-address",
+        &format!("tcp://127.0.0.1:{metrics_port}"),
+    ]);
+    // A monitor with a tiny receive buffer that handshakes and then never reads.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let monitor_addr: std::net::SocketAddr = ([127, 0, 0, 1], s.port + 2).into();
+    sock.connect(&monitor_addr.into()).unwrap();
+    let mut deaf: std::net::TcpStream = sock.into();
+    let mut hello = scaler_rs::wire::frame::MAGIC.to_vec();
+    hello.extend_from_slice(&12u64.to_le_bytes());
+    hello.extend_from_slice(b"Monitor|deaf");
+    deaf.write_all(&hello).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    // Every task makes several StateTask frames: tens of MB for the monitor, far past its limit.
+    let bench = std::process::Command::new(env!("CARGO_BIN_EXE_scaler-rs-bench"))
+        .args([
+            "--scheduler",
+            &format!("tcp://127.0.0.1:{}", s.port),
+            "--tasks",
+            "60000",
+            "--workers",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let text = scrape(metrics_port);
+    let dropped = metric(&text, "scaler_monitor_frames_dropped_total");
+    assert!(dropped > 0.0, "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            "scaler_connections_closed_total{reason=\"not_reading\"}"
+        ),
+        0.0
+    );
+    assert!(s.alive());
+    // Still connected: it reads the frames that were queued (a closed connection would end in EOF).
+    deaf.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0;
+    while got < 64 * 1024 {
+        match deaf.read(&mut buf) {
+            Ok(0) => panic!("the scheduler closed the slow monitor"),
+            Ok(n) => got += n,
+            Err(e) => panic!("monitor read: {e}"),
+        }
+    }
+    println!("dropped {dropped} monitor frames; the monitor then read {got} bytes");
+    assert_eq!(s.terminate(), Some(0));
 }
