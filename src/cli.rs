@@ -25,7 +25,8 @@ Scaler options (same names, short forms and defaults as scaler_scheduler):
   -lbt, --load-balance-trigger-times N         identical advices needed before acting (default 2)
   -el,  --event-loop NAME                      accepted and ignored (builtin|uvloop)
   -it,  --io-threads N                         accepted and ignored (single-threaded by design)
-  -lp,  --logging-paths PATH...                log sinks: /dev/stdout, /dev/stderr, - or files (default stdout)
+  -lp,  --logging-paths PATH...                log sinks: /dev/stdout, /dev/stderr, - or files (default stdout);
+                                               stdout in simple_logger's format, the others in Scaler's
   -lcf, --logging-config-file FILE             accepted and ignored
   -ll,  --logging-level LEVEL                  CRITICAL|ERROR|WARNING|INFO|DEBUG (default INFO)
   -et,  --policy-engine-type TYPE              simple|waterfall_v1 (default simple)
