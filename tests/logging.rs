@@ -36,6 +36,15 @@ fn worker_connects(port: u16, name: &str) -> bool {
         && matches!(w.recv(), Ok(Some(_)))
 }
 
+/// Kills the scheduler if an assertion fails before it is stopped.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+    }
+}
+
 #[test]
 fn stdout_goes_through_simple_logger_and_files_keep_scalers_format() {
     let port = common::free_ports();
@@ -53,6 +62,7 @@ fn stdout_goes_through_simple_logger_and_files_keep_scalers_format() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let guard = KillOnDrop(child.id());
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let (mut o, mut e) = (String::new(), String::new());
@@ -93,6 +103,8 @@ fn stdout_goes_through_simple_logger_and_files_keep_scalers_format() {
     );
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
+    // Reaped: its pid may be reused, so it must not be signalled any more.
+    std::mem::forget(guard);
     assert_eq!(status.code(), Some(0));
     // The closed pipe was hit (std's panic message, printed once), and stderr went on logging.
     let mut rest = String::new();
