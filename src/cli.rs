@@ -25,7 +25,8 @@ Scaler options (same names, short forms and defaults as scaler_scheduler):
   -lbt, --load-balance-trigger-times N         identical advices needed before acting (default 2)
   -el,  --event-loop NAME                      accepted and ignored (builtin|uvloop)
   -it,  --io-threads N                         accepted and ignored (single-threaded by design)
-  -lp,  --logging-paths PATH...                log sinks: /dev/stdout, /dev/stderr, - or files (default stdout)
+  -lp,  --logging-paths PATH...                log sinks: /dev/stdout, /dev/stderr, - or files (default stdout);
+                                               stdout in simple_logger's format, the others in Scaler's
   -lcf, --logging-config-file FILE             accepted and ignored
   -ll,  --logging-level LEVEL                  CRITICAL|ERROR|WARNING|INFO|DEBUG (default INFO)
   -et,  --policy-engine-type TYPE              simple|waterfall_v1 (default simple)
@@ -38,7 +39,12 @@ scaler-rs options:
 scaler-rs limits:
   --max-frame-bytes N           largest message accepted from a peer (default 1073741824)
   --max-storage-frame-bytes N   largest object accepted by the embedded storage (default 4294967296)
-  --max-queued-bytes N          close a peer whose unsent output exceeds N (default 1073741824)
+  --max-queued-bytes N          close a peer whose unsent output exceeds N (default 1073741824; not monitors)
+  --monitor-queue-bytes N       a monitor with more than N bytes unsent skips monitor frames until it
+                                catches up, counted in scaler_monitor_frames_dropped_total (default 16777216)
+  --monitor-worker-limit N      StateScheduler lists the first N workers to join (the set stays stable)
+                                and one '+K more workers' row summing the others; 0 = every worker
+                                (default 1000)
   --max-connections N           refuse connections beyond N (default 16384)
   --worker-lost-grace-seconds N remove a worker N s after its connection closed (default 3)
   -h, --help                    this text
@@ -52,6 +58,8 @@ pub struct Options {
     pub monitor: Option<Address>,
     pub status_interval: Duration,
     pub object_report_limit: usize,
+    /// Workers listed one by one in StateScheduler; 0 = all.
+    pub monitor_worker_limit: usize,
     pub protected: bool,
     pub max_tasks_waiting: i64,
     pub client_timeout: Duration,
@@ -116,6 +124,8 @@ fn canonical(flag: &str) -> Option<&'static str> {
         ("", "max-frame-bytes"),
         ("", "max-storage-frame-bytes"),
         ("", "max-queued-bytes"),
+        ("", "monitor-queue-bytes"),
+        ("", "monitor-worker-limit"),
         ("", "max-connections"),
         ("", "worker-lost-grace-seconds"),
         ("", "metrics-address"),
@@ -213,6 +223,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
         monitor: None,
         status_interval: Duration::from_secs(1),
         object_report_limit: 500,
+        monitor_worker_limit: 1000,
         protected: false,
         max_tasks_waiting: -1,
         client_timeout: Duration::from_secs(60),
@@ -291,6 +302,8 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "max-frame-bytes" => o.limits.max_frame = int(&v, name)?,
             "max-storage-frame-bytes" => o.limits.max_storage_frame = int(&v, name)?,
             "max-queued-bytes" => o.limits.max_queued_bytes = int(&v, name)?,
+            "monitor-queue-bytes" => o.limits.monitor_queue_bytes = int(&v, name)?,
+            "monitor-worker-limit" => o.monitor_worker_limit = int(&v, name)?,
             "max-connections" => o.limits.max_connections = int(&v, name)?,
             "metrics-address" => o.metrics = Some(Address::parse(&v)?),
             "worker-lost-grace-seconds" => {
@@ -331,6 +344,21 @@ mod tests {
         assert_eq!(o.worker_timeout, Duration::from_secs(5));
         assert_eq!(o.storage.unwrap().port, 2346);
         assert_eq!(o.logging_paths, vec!["/tmp/a.log", "/tmp/b.log"]);
+    }
+
+    #[test]
+    fn monitor_limits() {
+        let o = parse(&args("tcp://127.0.0.1:8")).unwrap().unwrap();
+        assert_eq!(o.monitor_worker_limit, 1000);
+        assert_eq!(o.limits.monitor_queue_bytes, 16 << 20);
+        let o = parse(&args(
+            "tcp://127.0.0.1:8 --monitor-worker-limit 0 --monitor-queue-bytes 4096",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(o.monitor_worker_limit, 0);
+        assert_eq!(o.limits.monitor_queue_bytes, 4096);
+        assert!(parse(&args("tcp://127.0.0.1:8 --monitor-worker-limit -1")).is_err());
     }
 
     #[test]

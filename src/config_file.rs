@@ -99,6 +99,11 @@ mod tests {
         );
         assert_eq!(v[1].0, "object-storage-address");
         assert_eq!(v.len(), 3);
+        // scaler-rs's own limits are keys of the same section.
+        let v =
+            parse("[scheduler]\nmonitor_worker_limit = 50\nmonitor-queue-bytes = 1024\n").unwrap();
+        assert_eq!(v[0], ("monitor-worker-limit", vec!["50".to_string()]));
+        assert_eq!(v[1], ("monitor-queue-bytes", vec!["1024".to_string()]));
         assert!(parse("[scheduler]\nbogus_key = 1\n")
             .unwrap_err()
             .contains("bogus_key"));

@@ -1,13 +1,28 @@
-//! Log sinks as Scaler's `--logging-paths` names them (stdout, stderr, files), in Scaler's line format:
-//! `%Y-%m-%d %H:%M:%S+0000 LEVEL scaler[pid]: message` (UTC).
+//! Log sinks as Scaler's `--logging-paths` names them, behind the `log` facade.
+//!
+//! - `/dev/stdout` and `-` (the default): `simple_logger::SimpleLogger`, at the `--logging-level`, with
+//!   UTC timestamps and without colors, in its own line format
+//!   (`2026-11-22T16:00:00.000Z INFO  [scaler_rs::transport::server] message`). simple_logger prints to
+//!   stdout only (its `stderr` cargo feature would send every line to stderr instead, for the whole
+//!   build), so it serves this sink alone.
+//! - `/dev/stderr` and files (appended to): our own writer, in Scaler's line format
+//!   `%Y-%m-%d %H:%M:%S+0000 LEVEL scaler[pid]: message` (UTC), since simple_logger cannot write
+//!   files and Scaler's test suite greps the log file.
+//!
+//! One fan-out logger is installed and calls each sink. simple_logger's `println!` panics when stdout
+//! is gone (a closed pipe): that is caught, and the stdout sink is then switched off, so a lost
+//! terminal never stops the scheduler.
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use simple_logger::SimpleLogger;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 enum Sink {
-    Stdout,
+    /// Through simple_logger; switched off after the first failed write.
+    Stdout(SimpleLogger, AtomicBool),
     Stderr,
     File(Mutex<File>),
 }
@@ -18,12 +33,16 @@ struct Logger {
     pid: u32,
 }
 
+fn stdout_logger(level: LevelFilter) -> SimpleLogger {
+    SimpleLogger::new().with_level(level).with_utc_timestamps()
+}
+
 /// Installs the logger. Paths: `-` or `/dev/stdout`, `/dev/stderr`, or a file (appended to).
 pub fn init(paths: &[String], level: LevelFilter) -> Result<(), String> {
     let mut sinks = Vec::new();
     for p in paths {
         sinks.push(match p.as_str() {
-            "-" | "/dev/stdout" => Sink::Stdout,
+            "-" | "/dev/stdout" => Sink::Stdout(stdout_logger(level), AtomicBool::new(false)),
             "/dev/stderr" => Sink::Stderr,
             path => Sink::File(Mutex::new(
                 OpenOptions::new()
@@ -75,6 +94,23 @@ pub fn format_utc(secs: u64) -> String {
     )
 }
 
+impl Logger {
+    /// A record in Scaler's line format.
+    fn scaler_line(&self, r: &Record<'_>) -> String {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        format!(
+            "{} {} scaler[{}]: {}\n",
+            format_utc(secs),
+            level_name(r.level()),
+            self.pid,
+            r.args()
+        )
+    }
+}
+
 impl Log for Logger {
     fn enabled(&self, m: &Metadata<'_>) -> bool {
         m.level() <= self.level
@@ -84,26 +120,30 @@ impl Log for Logger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let line = format!(
-            "{} {} scaler[{}]: {}\n",
-            format_utc(secs),
-            level_name(r.level()),
-            self.pid,
-            r.args()
-        );
+        let mut line: Option<String> = None;
         for s in &self.sinks {
-            let _ = match s {
-                Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
-                Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
-                Sink::File(f) => f
-                    .lock()
-                    .map(|mut f| f.write_all(line.as_bytes()))
-                    .unwrap_or(Ok(())),
-            };
+            match s {
+                Sink::Stdout(simple, off) => {
+                    if off.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let wrote =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simple.log(r)));
+                    if wrote.is_err() {
+                        off.store(true, Ordering::Relaxed);
+                    }
+                }
+                Sink::Stderr => {
+                    let line = line.get_or_insert_with(|| self.scaler_line(r));
+                    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                }
+                Sink::File(f) => {
+                    let line = line.get_or_insert_with(|| self.scaler_line(r));
+                    if let Ok(mut f) = f.lock() {
+                        let _ = f.write_all(line.as_bytes());
+                    }
+                }
+            }
         }
     }
 

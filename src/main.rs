@@ -71,6 +71,7 @@ fn main() {
     config.load_balance_trigger_times = opts.load_balance_trigger_times;
     config.status_interval = opts.status_interval;
     config.object_report_limit = opts.object_report_limit;
+    config.monitor_worker_limit = opts.monitor_worker_limit;
     config.max_tasks_waiting = opts.max_tasks_waiting;
     config.allocate = opts.allocate;
     config.scaling = opts.scaling.clone();

@@ -50,6 +50,8 @@ pub const LOOP_BUCKETS_US: [u64; 9] = [10, 50, 100, 250, 500, 1000, 5000, 10000,
 pub struct TransportStats {
     pub closes: [u64; 7],
     pub connections_accepted: u64,
+    /// Monitor frames not queued to a monitor whose unsent output was over `--monitor-queue-bytes`.
+    pub monitor_frames_dropped: u64,
     pub open_connections: u64,
     /// Loop iterations by processing time (µs), cumulative buckets computed at render time.
     pub loop_hist: [u64; LOOP_BUCKETS_US.len() + 1],
@@ -185,6 +187,7 @@ pub fn render(s: &Scheduler, t: &TransportStats) -> String {
             t.closes[r as usize]
         );
     }
+    let _ = writeln!(o, "# HELP scaler_monitor_frames_dropped Monitor frames skipped for a monitor over --monitor-queue-bytes of unsent output.\n# TYPE scaler_monitor_frames_dropped counter\nscaler_monitor_frames_dropped_total {}", t.monitor_frames_dropped);
     let _ = writeln!(o, "# HELP scaler_connections_open Open connections.\n# TYPE scaler_connections_open gauge\nscaler_connections_open {}", t.open_connections);
     let _ = writeln!(o, "# HELP scaler_loop_seconds Time spent processing one event-loop turn.\n# TYPE scaler_loop_seconds histogram");
     let mut cum = 0;
@@ -225,12 +228,14 @@ mod tests {
         t.loop_took(70);
         t.loop_took(1_000_000);
         t.closed(CloseReason::BadMagic);
+        t.monitor_frames_dropped = 4;
         let text = render(&s, &t);
         for needle in [
             "scaler_tasks{state=\"running\"} 0",
             "scaler_tasks_finished_total{state=\"success\"} 0",
             "scaler_queued_tasks 0",
             "scaler_connections_closed_total{reason=\"bad_magic\"} 1",
+            "scaler_monitor_frames_dropped_total 4",
             "scaler_loop_seconds_bucket{le=\"0.00001\"} 1",
             "scaler_loop_seconds_bucket{le=\"0.0001\"} 2",
             "scaler_loop_seconds_bucket{le=\"+Inf\"} 3",

@@ -20,11 +20,14 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: scaler-rs-bench --scheduler tcp://IP:PORT [--clients N] [--workers M] [--tasks T]
        [--window W] [--worker-sleep-us U] [--queue-size Q] [--timeout-seconds S] [--scheduler-pid PID] [--json]
+       [--worker-manager-id ID]
   --tasks T            total tasks, split over the clients (default 100000)
   --window W           tasks in flight per client (default 1000; 1 measures unloaded latency)
   --worker-sleep-us U  each worker holds each task this long before answering (default 0)
   --queue-size Q       queue size the workers announce (default 1000)
   --scheduler-pid PID  read the scheduler's CPU time from /proc/PID/stat before and after
+  --worker-manager-id ID  the workers name this manager, and a worker manager with this id heartbeats
+                       (commands it receives are ignored); default: workers name \"bench\", no manager
        scaler-rs-bench --measure-queued-rss N   (in-process: core memory per queued task)";
 
 struct Args {
@@ -38,6 +41,7 @@ struct Args {
     timeout: Duration,
     pid: Option<u32>,
     json: bool,
+    manager: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -52,6 +56,7 @@ fn parse() -> Result<Args, String> {
         timeout: Duration::from_secs(300),
         pid: None,
         json: false,
+        manager: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -76,6 +81,7 @@ fn parse() -> Result<Args, String> {
             "--timeout-seconds" => a.timeout = Duration::from_secs(num(val()?)?),
             "--scheduler-pid" => a.pid = Some(num(val()?)? as u32),
             "--json" => a.json = true,
+            "--worker-manager-id" => a.manager = Some(val()?),
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
         }
@@ -304,7 +310,7 @@ fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
         .map_err(|e| format!("worker connect: {e}"))?;
     let hb = enc::worker_heartbeat(&WorkerHeartbeat {
         queue_size: a.queue_size,
-        worker_manager_id: Bytes::from_static(b"bench"),
+        worker_manager_id: Bytes::from(a.manager.clone().unwrap_or_else(|| "bench".into())),
         hostname: "bench".into(),
         ..Default::default()
     });
@@ -356,6 +362,30 @@ fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
         let _ = got;
     }
     let _ = p.send(&enc::worker_disconnect_notification());
+    Ok(())
+}
+
+/// A worker manager that only heartbeats (what the monitors show of it), for `--worker-manager-id`.
+fn run_manager(a: &Args, id: String, stop: Arc<AtomicBool>) -> Result<(), String> {
+    let mut p = Peer::connect(a.scheduler.socket_addr(), &hex_id("WorkerManager|bench|"))
+        .map_err(|e| format!("worker manager connect: {e}"))?;
+    p.stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .ok();
+    let hb = enc::worker_manager_heartbeat(&wire::WorkerManagerHeartbeat {
+        max_task_concurrency: a.workers as u32,
+        capabilities: vec![],
+        worker_manager_id: Bytes::from(id),
+    });
+    let mut next_heartbeat = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next_heartbeat {
+            next_heartbeat += Duration::from_secs(2);
+            p.send(&hb).map_err(|e| e.to_string())?;
+        }
+        p.fill().map_err(|e| e.to_string())?;
+        while p.buffered().is_some() {}
+    }
     Ok(())
 }
 
@@ -436,6 +466,10 @@ fn main() {
         }
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let manager = a.manager.clone().map(|id| {
+        let (a, stop) = (a.clone(), stop.clone());
+        thread::spawn(move || run_manager(&a, id, stop))
+    });
     let workers: Vec<_> = (0..a.workers)
         .map(|_| {
             let (a, stop) = (a.clone(), stop.clone());
@@ -475,7 +509,7 @@ fn main() {
     let wall = t0.elapsed().as_secs_f64();
     let cpu1 = a.pid.and_then(cpu_ticks);
     stop.store(true, Ordering::Relaxed);
-    for w in workers {
+    for w in workers.into_iter().chain(manager) {
         if let Ok(Err(e)) = w.join() {
             failed.push(e);
         }

@@ -34,6 +34,9 @@ pub struct Config {
     pub load_balance_trigger_times: u32,
     pub status_interval: Duration,
     pub object_report_limit: usize,
+    /// StateScheduler lists at most this many workers one by one (the first to join) and sums the
+    /// rest in one aggregate row; 0 lists every worker, as Scaler 2.9.0 does.
+    pub monitor_worker_limit: usize,
     /// -1 = unlimited; otherwise tasks beyond this many queued in the scheduler are refused.
     pub max_tasks_waiting: i64,
     pub allocate: Allocate,
@@ -53,6 +56,7 @@ impl Config {
             load_balance_trigger_times: 2,
             status_interval: Duration::from_secs(1),
             object_report_limit: 500,
+            monitor_worker_limit: 1000,
             max_tasks_waiting: -1,
             allocate: Allocate::EvenLoad,
             scaling: Scaling::Vanilla,

@@ -1,5 +1,11 @@
 //! The two periodic monitor messages, StateScheduler and StateObject, as `scaler_top` and the GUI read them.
+//!
+//! Both are bounded: StateObject lists the `--object-report-limit` largest objects, StateScheduler the
+//! first `--monitor-worker-limit` workers plus one row summing the rest. Scaler 2.9.0 lists every
+//! worker with its processors (~430 bytes for a worker with two) every second to every monitor.
 use super::scheduler::Scheduler;
+use super::worker::{Worker, WorkerKey};
+use crate::schema::status_capnp::worker_status;
 use crate::wire::encode::build;
 use bytes::Bytes;
 use std::time::Instant;
@@ -80,63 +86,42 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
                 p.set_count((*c).min(u32::MAX as u64) as u32);
             }
         }
+        let rows = WorkerRows::new(s);
         {
-            let keys = s.workers.ids_in_order();
+            let extra = usize::from(!rows.omitted.is_empty());
             let mut l = b
                 .reborrow()
                 .init_worker_manager()
-                .init_workers(keys.len() as u32);
-            for (i, k) in keys.iter().enumerate() {
-                let w = &s.workers.slab[*k];
-                let h = &w.heartbeat;
-                let mut e = l.reborrow().get(i as u32);
-                e.set_worker_id(&w.id);
-                {
-                    let mut a = e.reborrow().init_agent();
-                    a.set_cpu(h.agent.cpu);
-                    a.set_rss(h.agent.rss);
-                }
-                e.set_rss_free(h.rss_free);
-                e.set_mem_limit(h.mem_limit);
-                e.set_free(w.free());
-                e.set_sent(w.assigned());
-                e.set_queued(h.queued_tasks);
-                e.set_suspended(h.processors.iter().filter(|p| p.suspended).count().min(255) as u8);
-                e.set_lag_microseconds(h.latency_us as u64);
-                e.set_last_seen_seconds(secs_u16(now.saturating_duration_since(w.last_seen)));
-                let itl = match h.processors.iter().find(|p| !p.suspended) {
-                    Some(p) => format!(
-                        "{}{}{}",
-                        p.initialized as u8, p.has_task as u8, h.task_lock as u8
-                    ),
-                    None => format!("00{}", h.task_lock as u8),
-                };
-                e.set_itl(itl.as_str());
-                e.set_hostname(h.hostname.as_str());
-                e.set_net_sent_bytes(h.net_sent_bytes);
-                e.set_net_recv_bytes(h.net_recv_bytes);
-                crate::wire::encode::set_processors(
-                    e.init_processor_statuses(h.processors.len() as u32),
-                    &h.processors,
-                );
+                .init_workers((rows.listed.len() + extra) as u32);
+            for (i, k) in rows.listed.iter().enumerate() {
+                worker_status(l.reborrow().get(i as u32), &s.workers.slab[*k], now);
+            }
+            if extra == 1 {
+                Aggregate::of(s, &rows.omitted, now)
+                    .write(l.get(rows.listed.len() as u32), rows.omitted.len());
             }
         }
         {
             let mut sm = b.init_scaling_manager();
             let managers: Vec<_> = s.managers.by_id.iter().collect();
             {
+                // A worker's manager is fixed when it joins; `workers_of` groups workers the same way.
+                let mut named: crate::core::hash::IdMap<&[u8], Vec<&Bytes>> = Default::default();
+                for k in &rows.listed {
+                    let w = &s.workers.slab[*k];
+                    named.entry(&w.manager_id[..]).or_default().push(&w.id);
+                }
                 let mut l = sm.reborrow().init_managed_workers(managers.len() as u32);
                 for (i, (id, _)) in managers.iter().enumerate() {
                     let mut p = l.reborrow().get(i as u32);
                     p.set_worker_manager_i_d(id);
-                    let ws: Vec<&Bytes> = s
-                        .managers
-                        .workers_of
-                        .get(*id)
-                        .map(|s| s.iter().collect())
-                        .unwrap_or_default();
-                    let mut wl = p.init_worker_i_ds(ws.len() as u32);
-                    for (j, w) in ws.iter().enumerate() {
+                    // The GUI counts a manager's workers (and the fleet) by the length of this list, so
+                    // it keeps one entry per worker; only the workers listed above are named, the others
+                    // are null entries (8 bytes each, where a name costs ~70).
+                    let total = s.managers.worker_count(id);
+                    let mut wl = p.init_worker_i_ds(total);
+                    let ws = named.get(&id[..]).map_or(&[][..], |v| &v[..]);
+                    for (j, w) in ws.iter().take(total as usize).enumerate() {
                         wl.set(j as u32, w);
                     }
                 }
@@ -160,6 +145,158 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
             }
         }
     })
+}
+
+/// Which workers StateScheduler lists one by one (`--monitor-worker-limit`) and which it sums.
+///
+/// The listed ones are the first to join, not the busiest: the set then only changes when a listed
+/// worker leaves (the next one in join order moves up), so `scaler_top` and the GUI do not flicker.
+/// A "busiest N" set would reshuffle every second, and the GUI treats a worker that drops out of
+/// StateScheduler as gone (it clears its task bars and per-processor peaks), so churn is visible.
+struct WorkerRows {
+    listed: Vec<WorkerKey>,
+    omitted: Vec<WorkerKey>,
+}
+
+impl WorkerRows {
+    fn new(s: &Scheduler) -> WorkerRows {
+        let mut listed = s.workers.ids_in_order();
+        let limit = s.config.monitor_worker_limit;
+        let omitted = if limit > 0 && listed.len() > limit {
+            listed.split_off(limit)
+        } else {
+            Vec::new()
+        };
+        WorkerRows { listed, omitted }
+    }
+}
+
+fn worker_status(mut e: worker_status::Builder<'_>, w: &Worker, now: Instant) {
+    let h = &w.heartbeat;
+    e.set_worker_id(&w.id);
+    {
+        let mut a = e.reborrow().init_agent();
+        a.set_cpu(h.agent.cpu);
+        a.set_rss(h.agent.rss);
+    }
+    e.set_rss_free(h.rss_free);
+    e.set_mem_limit(h.mem_limit);
+    e.set_free(w.free());
+    e.set_sent(w.assigned());
+    e.set_queued(h.queued_tasks);
+    e.set_suspended(h.processors.iter().filter(|p| p.suspended).count().min(255) as u8);
+    e.set_lag_microseconds(h.latency_us as u64);
+    e.set_last_seen_seconds(secs_u16(now.saturating_duration_since(w.last_seen)));
+    let itl = match h.processors.iter().find(|p| !p.suspended) {
+        Some(p) => format!(
+            "{}{}{}",
+            p.initialized as u8, p.has_task as u8, h.task_lock as u8
+        ),
+        None => format!("00{}", h.task_lock as u8),
+    };
+    e.set_itl(itl.as_str());
+    e.set_hostname(h.hostname.as_str());
+    e.set_net_sent_bytes(h.net_sent_bytes);
+    e.set_net_recv_bytes(h.net_recv_bytes);
+    crate::wire::encode::set_processors(
+        e.init_processor_statuses(h.processors.len() as u32),
+        &h.processors,
+    );
+}
+
+/// The figures of the workers StateScheduler does not list, for its one `+K more workers` row.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Aggregate {
+    agent_cpu: u64,
+    agent_rss: u64,
+    /// Over every processor of every omitted worker.
+    processor_cpu: u64,
+    processor_rss: u64,
+    free: u64,
+    sent: u64,
+    queued: u64,
+    suspended: u64,
+    /// The largest, not a sum.
+    lag_us: u64,
+    last_seen_seconds: u64,
+    /// Host-wide readings (a worker reports its machine's free memory, memory limit and network
+    /// counters): taken once per hostname, the largest as the GUI's machine view does, then summed
+    /// over the hosts, so ten workers on one host do not count its free memory ten times.
+    rss_free: u64,
+    mem_limit: u64,
+    net_sent: u64,
+    net_recv: u64,
+}
+
+impl Aggregate {
+    fn of(s: &Scheduler, keys: &[WorkerKey], now: Instant) -> Aggregate {
+        let mut a = Aggregate::default();
+        let mut hosts: std::collections::HashMap<&str, [u64; 4]> = Default::default();
+        for k in keys {
+            let w = &s.workers.slab[*k];
+            let h = &w.heartbeat;
+            a.agent_cpu += h.agent.cpu as u64;
+            a.agent_rss += h.agent.rss;
+            for p in &h.processors {
+                a.processor_cpu += p.resource.cpu as u64;
+                a.processor_rss += p.resource.rss;
+                a.suspended += p.suspended as u64;
+            }
+            a.free += w.free() as u64;
+            a.sent += w.assigned() as u64;
+            a.queued += h.queued_tasks as u64;
+            a.lag_us = a.lag_us.max(h.latency_us as u64);
+            a.last_seen_seconds = a
+                .last_seen_seconds
+                .max(now.saturating_duration_since(w.last_seen).as_secs());
+            let host = hosts.entry(h.hostname.as_str()).or_default();
+            for (slot, v) in
+                host.iter_mut()
+                    .zip([h.rss_free, h.mem_limit, h.net_sent_bytes, h.net_recv_bytes])
+            {
+                *slot = (*slot).max(v);
+            }
+        }
+        for [free, limit, sent, recv] in hosts.into_values() {
+            a.rss_free += free;
+            a.mem_limit += limit;
+            a.net_sent += sent;
+            a.net_recv += recv;
+        }
+        a
+    }
+
+    /// The row: workerId `+K more workers`, no itl or hostname, and one synthetic processor (pid 0,
+    /// idle) carrying the omitted processors' summed CPU and RSS, since that is where `scaler_top`
+    /// and the GUI read a worker's CPU and RSS from. Sums beyond a field's width saturate (CPU is
+    /// UInt16 permille: 6553.5% at most).
+    fn write(&self, mut e: worker_status::Builder<'_>, omitted: usize) {
+        let u16_ = |v: u64| v.min(u16::MAX as u64) as u16;
+        let u32_ = |v: u64| v.min(u32::MAX as u64) as u32;
+        e.set_worker_id(format!("+{omitted} more workers").as_bytes());
+        {
+            let mut r = e.reborrow().init_agent();
+            r.set_cpu(u16_(self.agent_cpu));
+            r.set_rss(self.agent_rss);
+        }
+        e.set_rss_free(self.rss_free);
+        e.set_mem_limit(self.mem_limit);
+        e.set_free(u32_(self.free));
+        e.set_sent(u32_(self.sent));
+        e.set_queued(u32_(self.queued));
+        e.set_suspended(self.suspended.min(u8::MAX as u64) as u8);
+        e.set_lag_microseconds(self.lag_us);
+        e.set_last_seen_seconds(u16_(self.last_seen_seconds));
+        e.set_itl("");
+        e.set_hostname("");
+        e.set_net_sent_bytes(self.net_sent);
+        e.set_net_recv_bytes(self.net_recv);
+        let mut p = e.init_processor_statuses(1).get(0);
+        let mut r = p.reborrow().init_resource();
+        r.set_cpu(u16_(self.processor_cpu));
+        r.set_rss(self.processor_rss);
+        p.set_current_task_id(&[]);
+    }
 }
 
 pub fn state_object(s: &Scheduler) -> Bytes {

@@ -39,8 +39,11 @@ pub struct Limits {
     pub max_frame: u64,
     /// Largest payload accepted by the embedded object storage server.
     pub max_storage_frame: u64,
-    /// A peer whose unsent output exceeds this is not reading: it is closed.
+    /// A peer whose unsent output exceeds this is not reading: it is closed (monitors excepted).
     pub max_queued_bytes: usize,
+    /// A monitor whose unsent output exceeds this skips monitor frames until it catches up (the high-water
+    /// mark of a publisher): monitors are never closed for being slow.
+    pub monitor_queue_bytes: usize,
     /// Frames parked for one identity that is not connected.
     pub max_parked_bytes: usize,
     /// Frames parked for all identities together (a client can name any `source` in its tasks).
@@ -56,6 +59,7 @@ impl Default for Limits {
             max_frame: 1 << 30,
             max_storage_frame: 4 << 30,
             max_queued_bytes: 1 << 30,
+            monitor_queue_bytes: 16 << 20,
             max_parked_bytes: 64 << 20,
             max_parked_total_bytes: 256 << 20,
             max_connections: 16384,
@@ -78,6 +82,8 @@ pub struct Server {
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     conns: Slab<Conn>,
     main_ids: IdMap<Bytes, usize>,
+    /// Keys of the monitor connections past their handshake, which every monitor frame goes to.
+    monitor_keys: Vec<usize>,
     storage_ids: IdMap<Bytes, usize>,
     parked: IdMap<Bytes, (VecDeque<Bytes>, usize, Instant)>,
     parked_total: usize,
@@ -118,6 +124,7 @@ impl Server {
             tls,
             conns: Slab::new(),
             main_ids: IdMap::default(),
+            monitor_keys: Vec::new(),
             storage_ids: IdMap::default(),
             parked: IdMap::default(),
             parked_total: 0,
@@ -425,7 +432,10 @@ impl Server {
                     self.core.peer_reconnected(now, &id);
                 }
             }
-            Role::Monitor => self.core.monitors += 1,
+            Role::Monitor => {
+                self.core.monitors += 1;
+                self.monitor_keys.push(key);
+            }
             Role::StorageClient => {
                 if let Some(link) = self.link.as_mut() {
                     link.handshake_done(&mut self.conns[key]);
@@ -493,14 +503,16 @@ impl Server {
             match o {
                 Output::Send { to, frame } => self.send_main(now, to, frame),
                 Output::Monitor(frame) => {
-                    let keys: Vec<usize> = self
-                        .conns
-                        .iter()
-                        .filter(|(_, c)| c.role == Role::Monitor && c.is_ready())
-                        .map(|(k, _)| k)
-                        .collect();
-                    for k in keys {
-                        self.conns[k].queue_frame(frame.clone());
+                    // Monitors are publish-only peers: one that does not keep up misses frames (as a ZMQ
+                    // PUB socket drops at its high-water mark) rather than growing our memory or being
+                    // closed. Its queue stays within the limit plus one frame.
+                    for &k in &self.monitor_keys {
+                        let c = &mut self.conns[k];
+                        if c.queued_bytes() > self.limits.monitor_queue_bytes {
+                            self.stats.monitor_frames_dropped += 1;
+                            continue;
+                        }
+                        c.queue_frame(frame.clone());
                         self.dirty.push(k);
                     }
                 }
@@ -575,7 +587,7 @@ impl Server {
             }
             match c.flush() {
                 Ok(_) => {
-                    if c.queued_bytes() > self.limits.max_queued_bytes {
+                    if c.role != Role::Monitor && c.queued_bytes() > self.limits.max_queued_bytes {
                         let n = c.queued_bytes();
                         self.close(key, ConnError::SendQueueFull(n));
                     }
@@ -643,6 +655,7 @@ impl Server {
             Role::Monitor => {
                 if c.is_ready() {
                     self.core.monitors -= 1;
+                    self.monitor_keys.retain(|k| *k != key);
                 }
             }
             Role::StorageClient => {
