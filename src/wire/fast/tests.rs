@@ -235,3 +235,20 @@ fn decoded_fields_are_slices_of_the_frame() {
     let range = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
     assert!(range.contains(&(d.task_id.as_ptr() as usize)));
 }
+
+/// Every input the fuzzer kept for `message_decode` (committed under fuzz/corpus): the same contract.
+#[test]
+fn fuzz_corpus_agrees_with_the_generic_decoder() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/message_decode");
+    let (mut files, mut accepted) = (0, 0);
+    for entry in std::fs::read_dir(dir).expect("corpus directory") {
+        let frame = Bytes::from(std::fs::read(entry.unwrap().path()).unwrap());
+        files += 1;
+        if let Some(m) = fast(&frame) {
+            accepted += 1;
+            assert_eq!(Ok(m), generic(&frame), "frame {:?}", &frame[..]);
+        }
+    }
+    assert!(files > 100 && accepted > 10, "{files} files, {accepted} accepted");
+    eprintln!("{files} corpus inputs, {accepted} read by the fast path");
+}
