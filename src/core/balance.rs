@@ -45,14 +45,14 @@ pub fn even_load(workers: &Workers) -> Advice {
         .zip(moves)
         .filter(|(_, m)| *m > 0)
         .map(|(k, m)| {
-            let ids: Vec<Bytes> = workers.slab[*k]
+            let mut ids: Vec<Bytes> = workers.slab[*k]
                 .tasks
                 .values()
                 .rev()
                 .take(m)
-                .rev()
                 .cloned()
                 .collect();
+            ids.reverse();
             (*k, ids)
         })
         .collect()

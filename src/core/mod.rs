@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod graph;
 pub mod hash;
+pub mod held;
 pub mod monitor_status;
 pub mod object;
 pub mod policy;

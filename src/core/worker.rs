@@ -10,10 +10,11 @@
 //! holding `c` tasks, and a worker moves to the back of its new bucket whenever its count changes, which
 //! is exactly the order of the (count, last change) pairs a sorted set would keep.
 use super::hash::IdMap;
+use super::held::HeldTasks;
 use crate::wire::{Capability, WorkerHeartbeat};
 use bytes::Bytes;
 use slab::Slab;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 pub type WorkerKey = usize;
@@ -28,8 +29,8 @@ pub struct Worker {
     pub manager_id: Bytes,
     pub last_seen: Instant,
     pub heartbeat: WorkerHeartbeat,
-    /// assignment sequence number -> task id.
-    pub tasks: BTreeMap<u64, Bytes>,
+    /// Task ids by assignment sequence number, in assignment order.
+    pub tasks: HeldTasks,
     /// Insertion order of the worker itself (stable tie-break and balance top-up order).
     pub order: u64,
     /// When the connection was lost (EOF) without a disconnect notification.
@@ -102,7 +103,7 @@ impl Workers {
             manager_id: hb.worker_manager_id.clone(),
             last_seen: now,
             heartbeat: hb,
-            tasks: BTreeMap::new(),
+            tasks: HeldTasks::default(),
             order,
             lost_since: None,
             prev: NIL,
@@ -181,12 +182,12 @@ impl Workers {
 
     pub fn release(&mut self, key: WorkerKey, seq: u64) {
         let Some(w) = self.slab.get(key) else { return };
-        if !w.tasks.contains_key(&seq) {
+        if !w.tasks.contains_key(seq) {
             debug_assert!(false, "released a task the worker did not hold");
             return;
         }
         self.unlink(key);
-        self.slab[key].tasks.remove(&seq);
+        self.slab[key].tasks.remove(seq);
         self.link(key);
         self.settle_min();
     }
@@ -251,6 +252,7 @@ impl Workers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn hb(q: u32, caps: &[&str]) -> WorkerHeartbeat {
         WorkerHeartbeat {
