@@ -359,6 +359,7 @@ impl Scheduler {
             return;
         };
         let from = entry.state;
+        let was_queued = entry.queue_seq != 0;
         let Some(tr) = transition(from, event) else {
             debug!("task {}: {} refused in {:?}", hex(id), event.name(), from);
             return;
@@ -368,7 +369,7 @@ impl Scheduler {
                 let Ctx::Worker(w) = ctx else {
                     unreachable!("HasCapacity carries a worker")
                 };
-                if self.tasks[id].queue_seq != 0 {
+                if was_queued {
                     self.queued -= 1;
                 }
                 self.place_on(id, w, out);
@@ -397,8 +398,9 @@ impl Scheduler {
                     unreachable!("TaskResultReceived carries a result")
                 };
                 self.release(id);
-                let client = self.tasks[id].source.clone();
-                if !self.tasks[id].detached {
+                let e = &self.tasks[id];
+                let (client, detached) = (e.source.clone(), e.detached);
+                if !detached {
                     self.send(out, &client, Kind::TaskResult, raw);
                 } else {
                     warn!(
