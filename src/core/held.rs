@@ -36,7 +36,11 @@ impl HeldTasks {
 
     fn find(&self, seq: u64) -> Option<usize> {
         let i = self.entries.partition_point(|(s, _)| *s < seq);
-        (self.entries.get(i).is_some_and(|(s, t)| *s == seq && t.is_some())).then_some(i)
+        (self
+            .entries
+            .get(i)
+            .is_some_and(|(s, t)| *s == seq && t.is_some()))
+        .then_some(i)
     }
 
     pub fn contains_key(&self, seq: u64) -> bool {

@@ -249,6 +249,9 @@ fn fuzz_corpus_agrees_with_the_generic_decoder() {
             assert_eq!(Ok(m), generic(&frame), "frame {:?}", &frame[..]);
         }
     }
-    assert!(files > 100 && accepted > 10, "{files} files, {accepted} accepted");
+    assert!(
+        files > 100 && accepted > 10,
+        "{files} files, {accepted} accepted"
+    );
     eprintln!("{files} corpus inputs, {accepted} read by the fast path");
 }
