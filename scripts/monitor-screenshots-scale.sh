@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The bounded monitor feed with thousands of workers: scaler-rs with SCALE (default 2000) native workers
+# from scaler-rs-bench (under one worker manager, kept busy by a client), --monitor-worker-limit LIMIT
+# (default 20, so the table fits a terminal; the default 1000 behaves the same past 1000 workers), then
+# the real Scaler 2.9.0 scaler_top in tmux (docs/scaler_top_scale.txt) and the web GUI in headless
+# Chromium (docs/scaler_gui_scale.png). Also prints the StateScheduler size the monitors receive.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+VENV="$(scripts/python-env.sh | tail -1)"
+SCALE=${SCALE:-2000}; LIMIT=${LIMIT:-20}
+PORT=${PORT:-28300}
+ADDR="tcp://127.0.0.1:$PORT"
+MON="tcp://127.0.0.1:$((PORT + 2))"
+pids=()
+cleanup() { tmux kill-session -t scalertopscale 2>/dev/null; for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done; sleep 1; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
+trap cleanup EXIT
+cargo build --release --bins -q
+target/release/scaler-rs "$ADDR" --monitor-worker-limit "$LIMIT" --logging-level WARNING > /tmp/scale-scheduler.log 2>&1 & pids+=($!)
+sleep 0.5
+target/release/scaler-rs-bench --scheduler "$ADDR" --workers "$SCALE" --worker-manager-id "bench-$SCALE" \
+    --tasks 400000 --window 1000 --worker-sleep-us 100000 --timeout-seconds 120 > /tmp/scale-bench.log 2>&1 & pids+=($!)
+sleep 8
+tmux new-session -d -x 170 -y 50 -s scalertopscale "$VENV/bin/scaler_top $MON"
+sleep 6
+mkdir -p docs
+tmux capture-pane -p -t scalertopscale > docs/scaler_top_scale.txt
+echo "captured docs/scaler_top_scale.txt ($(wc -l < docs/scaler_top_scale.txt) lines)"
+"$VENV/bin/python" - "$MON" <<'PY'
+import socket, struct, sys, time
+# Subscribe like a monitor (YMQ magic + identity frame) and report the largest frame in 3 s: the
+# once-a-second StateScheduler, the only per-worker message.
+host, port = sys.argv[1][len("tcp://"):].split(":")
+s = socket.create_connection((host, int(port)))
+ident = b"size-probe"
+s.sendall(b"YMQ\x02" + struct.pack("<Q", len(ident)) + ident)
+buf, largest, frames = b"", 0, -1  # the first frame is the scheduler's identity
+deadline = time.time() + 3
+s.settimeout(0.5)
+while time.time() < deadline:
+    try:
+        buf += s.recv(1 << 20)
+    except socket.timeout:
+        continue
+    if frames < 0 and len(buf) >= 4:
+        buf, frames = buf[4:], 0
+    while frames >= 0 and len(buf) >= 8 and len(buf) >= 8 + struct.unpack("<Q", buf[:8])[0]:
+        n = struct.unpack("<Q", buf[:8])[0]
+        largest, buf, frames = max(largest, n) if frames else largest, buf[8 + n:], frames + 1
+print(f"monitor frames in 3 s: {frames}, largest: {largest} bytes")
+PY
+if command -v chromium > /dev/null; then
+    GUI_PORT=$((PORT + 50))
+    "$VENV/bin/scaler_gui" "$MON" --gui-address "127.0.0.1:$GUI_PORT" > /tmp/scale-gui.log 2>&1 & pids+=($!)
+    sleep 8
+    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --window-size=1600,1200 \
+        --screenshot=docs/scaler_gui_scale.png "http://127.0.0.1:$GUI_PORT/" > /tmp/scale-chromium.log 2>&1
+    echo "captured docs/scaler_gui_scale.png"
+fi
