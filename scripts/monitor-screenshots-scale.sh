@@ -48,12 +48,4 @@ while time.time() < deadline:
         largest, buf, frames = max(largest, n) if frames else largest, buf[8 + n:], frames + 1
 print(f"monitor frames in 3 s: {frames}, largest: {largest} bytes")
 PY
-if command -v chromium > /dev/null; then
-    GUI_PORT=$((PORT + 50))
-    "$VENV/bin/scaler_gui" "$MON" --gui-address "127.0.0.1:$GUI_PORT" > /tmp/scale-gui.log 2>&1 & pids+=($!)
-    sleep 8
-    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-        --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --window-size=1600,1200 \
-        --screenshot=docs/scaler_gui_scale.png "http://127.0.0.1:$GUI_PORT/" > /tmp/scale-chromium.log 2>&1
-    echo "captured docs/scaler_gui_scale.png"
-fi
+pids+=($(scripts/capture-gui.sh "$VENV" "$MON" $((PORT + 50)) docs/scaler_gui_scale.png 1600,1200))

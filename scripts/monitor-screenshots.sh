@@ -32,12 +32,4 @@ sleep 5
 mkdir -p docs
 tmux capture-pane -p -t scalertop > docs/scaler_top.txt
 echo "captured docs/scaler_top.txt ($(wc -l < docs/scaler_top.txt) lines)"
-if command -v chromium > /dev/null; then
-    GUI_PORT=$((PORT + 50))
-    "$VENV/bin/scaler_gui" "$MON" --gui-address "127.0.0.1:$GUI_PORT" > /tmp/shots-gui.log 2>&1 & pids+=($!)
-    sleep 8
-    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-        --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --window-size=1600,1000 \
-        --screenshot=docs/scaler_gui.png "http://127.0.0.1:$GUI_PORT/" > /tmp/shots-chromium.log 2>&1
-    echo "captured docs/scaler_gui.png"
-fi
+pids+=($(scripts/capture-gui.sh "$VENV" "$MON" $((PORT + 50)) docs/scaler_gui.png 1600,1000))

@@ -4,35 +4,19 @@
 //!
 //! Needs Python 3 and PyPI access on first run (scripts/python-env.sh installs opengris-scaler 2.9.0
 //! into ~/.cache/scaler-rs/venv). Set SCALER_RS_SKIP_REAL_PEERS=1 to skip where neither is available.
+mod common;
 use std::process::Command;
 
 #[test]
 fn real_scaler_client_and_workers() {
-    if std::env::var("SCALER_RS_SKIP_REAL_PEERS").is_ok_and(|v| v == "1") {
-        eprintln!("SCALER_RS_SKIP_REAL_PEERS=1: skipped");
+    let Some(venv) = common::scaler_venv() else {
         return;
-    }
+    };
     let root = env!("CARGO_MANIFEST_DIR");
-    let env = Command::new("bash")
-        .arg(format!("{root}/scripts/python-env.sh"))
-        .output()
-        .expect("bash runs");
-    assert!(
-        env.status.success(),
-        "scripts/python-env.sh could not provide opengris-scaler 2.9.0 (needs python3 + PyPI; \
-         SCALER_RS_SKIP_REAL_PEERS=1 skips this test):\n{}",
-        String::from_utf8_lossy(&env.stderr)
-    );
-    let venv = String::from_utf8_lossy(&env.stdout);
-    let venv = venv
-        .lines()
-        .last()
-        .expect("python-env.sh prints the venv path")
-        .trim();
     let out = Command::new("bash")
         .arg(format!("{root}/tests/python/run_first_light.sh"))
         .env("SCALER_RS_BIN", env!("CARGO_BIN_EXE_scaler-rs"))
-        .env("SCALER_VENV", venv)
+        .env("SCALER_VENV", &venv)
         .env_remove("SCHEDULER_CMD")
         .env_remove("EXTERNAL_OSS")
         .output()

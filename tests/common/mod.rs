@@ -82,10 +82,9 @@ impl Drop for Scheduler {
     }
 }
 
-/// Runs a Python script of tests/python with the real Scaler 2.9.0 venv (scripts/python-env.sh) and
-/// asserts that it succeeded with the `N passed, 0 failed` line it prints. `None` when the real-peer
-/// tests are switched off with SCALER_RS_SKIP_REAL_PEERS=1.
-pub fn run_python_check(script: &str, args: &[&str], expect: &str) -> Option<String> {
+/// The venv with the real Scaler 2.9.0 (made by scripts/python-env.sh on first use); `None` when the
+/// real-peer tests are switched off with SCALER_RS_SKIP_REAL_PEERS=1.
+pub fn scaler_venv() -> Option<String> {
     if std::env::var("SCALER_RS_SKIP_REAL_PEERS").is_ok_and(|v| v == "1") {
         eprintln!("SCALER_RS_SKIP_REAL_PEERS=1: skipped");
         return None;
@@ -97,14 +96,26 @@ pub fn run_python_check(script: &str, args: &[&str], expect: &str) -> Option<Str
         .expect("bash runs");
     assert!(
         venv.status.success(),
-        "python env: {}",
+        "scripts/python-env.sh could not provide opengris-scaler 2.9.0 (needs python3 + PyPI; \
+         SCALER_RS_SKIP_REAL_PEERS=1 skips the real-peer tests):\n{}",
         String::from_utf8_lossy(&venv.stderr)
     );
-    let venv = String::from_utf8_lossy(&venv.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string();
+    Some(
+        String::from_utf8_lossy(&venv.stdout)
+            .lines()
+            .last()
+            .expect("python-env.sh prints the venv path")
+            .trim()
+            .to_string(),
+    )
+}
+
+/// Runs a Python script of tests/python with the real Scaler 2.9.0 venv (scripts/python-env.sh) and
+/// asserts that it succeeded with the `N passed, 0 failed` line it prints. `None` when the real-peer
+/// tests are switched off with SCALER_RS_SKIP_REAL_PEERS=1.
+pub fn run_python_check(script: &str, args: &[&str], expect: &str) -> Option<String> {
+    let venv = scaler_venv()?;
+    let root = env!("CARGO_MANIFEST_DIR");
     let out = Command::new(format!("{venv}/bin/python"))
         .arg(format!("{root}/tests/python/{script}"))
         .args(args)
