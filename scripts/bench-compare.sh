@@ -28,10 +28,17 @@ run() { # name, port, pid, tasks, window
 "$VENV/bin/scaler_object_storage_server" "tcp://127.0.0.1:$((BASE + 9))" > "$OUT/oss.log" 2>&1 & pids+=($!)
 wait_port $((BASE + 9))
 
-taskset -c 0 target/release/scaler-rs "tcp://127.0.0.1:$BASE" --logging-level WARNING > "$OUT/rs.log" 2>&1 & RS=$!; pids+=($RS)
+taskset -c 0 target/release/scaler-rs "tcp://127.0.0.1:$BASE" --metrics-address "tcp://127.0.0.1:$((BASE + 11))" \
+    --logging-level WARNING > "$OUT/rs.log" 2>&1 & RS=$!; pids+=($RS)
 wait_port $BASE
 run scaler-rs $BASE $RS "$TASKS" 1000
+# The scheduler's own time per socket read (decode, handle, route: what it adds to each hop beyond the
+# socket calls every router makes) and per event-loop turn (socket calls included), from its metrics
+# histograms, over the window-1 run only, where one read carries one message.
+scrape() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' "http://127.0.0.1:$((BASE + 11))/metrics"; }
+scrape > "$OUT/metrics-before.txt"
 run scaler-rs $BASE $RS 5000 1
+scrape > "$OUT/metrics-after.txt"
 
 taskset -c 0 target/release/scaler-rs-forwarder "tcp://127.0.0.1:$((BASE + 3))" --object-storage-address "tcp://127.0.0.1:$((BASE + 9))" > "$OUT/fw.log" 2>&1 & FW=$!; pids+=($FW)
 wait_port $((BASE + 3))
@@ -63,4 +70,18 @@ rs, py = r("scaler-rs-1000.json")["scheduler_cpu_us_per_task"], r("python-1000.j
 if rs and py:
     print(f"\nScheduler CPU per task, Python / scaler-rs: **{py/rs:.0f}x**")
 print(f"\nMemory: {rss}")
+def hist(name, metric):
+    h = {}
+    for line in open(os.path.join(out, name)):
+        if line.startswith(metric + "_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            h[le] = int(line.split()[-1])
+    return h
+for metric, what, upto in [("scaler_processing_seconds", "reads processed (decode + handle + route, no socket calls)", 0.0001),
+                           ("scaler_loop_seconds", "event-loop turns (socket calls included)", 0.0001)]:
+    before, after = hist("metrics-before.txt", metric), hist("metrics-after.txt", metric)
+    n = after["+Inf"] - before["+Inf"]
+    shares = ", ".join(f"<= {float(le) * 1e6:.0f} µs: {100 * (after[le] - before[le]) / n:.2f}%"
+                       for le in after if le != "+Inf" and float(le) <= upto)
+    print(f"\nscaler-rs {what} during the window-1 run: {n}; {shares}")
 PY

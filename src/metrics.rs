@@ -45,18 +45,75 @@ impl CloseReason {
 
 /// Upper bounds (µs) of the loop-latency histogram buckets.
 pub const LOOP_BUCKETS_US: [u64; 9] = [10, 50, 100, 250, 500, 1000, 5000, 10000, 100000];
+/// Upper bounds (µs) of the processing-time histogram buckets (finer: a message takes microseconds).
+pub const PROCESSING_BUCKETS_US: [u64; 9] = [1, 2, 5, 10, 20, 50, 100, 1000, 10000];
 
-#[derive(Debug, Default, Clone)]
+/// A latency histogram in µs with fixed bucket bounds (cumulative sums are made at render time).
+#[derive(Debug, Clone)]
+pub struct Histogram<const N: usize> {
+    bounds: [u64; N],
+    /// counts[i]: observations in (bounds[i-1], bounds[i]]; counts[N]: above the last bound.
+    counts: Vec<u64>,
+    pub sum_us: u64,
+    pub count: u64,
+}
+
+impl<const N: usize> Histogram<N> {
+    pub fn new(bounds: [u64; N]) -> Self {
+        Histogram {
+            bounds,
+            counts: vec![0; N + 1],
+            sum_us: 0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, us: u64) {
+        let i = self.bounds.iter().position(|b| us <= *b).unwrap_or(N);
+        self.counts[i] += 1;
+        self.sum_us += us;
+        self.count += 1;
+    }
+
+    fn render(&self, o: &mut String, name: &str, help: &str) {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0;
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            cum += c;
+            let _ = writeln!(o, "{name}_bucket{{le=\"{}\"}} {cum}", *b as f64 / 1e6);
+        }
+        cum += self.counts[N];
+        let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {cum}");
+        let _ = writeln!(o, "{name}_sum {}", self.sum_us as f64 / 1e6);
+        let _ = writeln!(o, "{name}_count {}", self.count);
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct TransportStats {
     pub closes: [u64; 7],
     pub connections_accepted: u64,
     /// Monitor frames not queued to a monitor whose unsent output was over `--monitor-queue-bytes`.
     pub monitor_frames_dropped: u64,
     pub open_connections: u64,
-    /// Loop iterations by processing time (µs), cumulative buckets computed at render time.
-    pub loop_hist: [u64; LOOP_BUCKETS_US.len() + 1],
-    pub loop_sum_us: u64,
-    pub loop_count: u64,
+    /// Event-loop turns by duration (socket calls included).
+    pub loop_hist: Histogram<9>,
+    /// Decoding, handling and routing the frames of one read, by duration: what the scheduler adds to
+    /// a message's way through it, beyond the socket calls any router makes.
+    pub processing_hist: Histogram<9>,
+}
+
+impl Default for TransportStats {
+    fn default() -> Self {
+        TransportStats {
+            closes: [0; 7],
+            connections_accepted: 0,
+            monitor_frames_dropped: 0,
+            open_connections: 0,
+            loop_hist: Histogram::new(LOOP_BUCKETS_US),
+            processing_hist: Histogram::new(PROCESSING_BUCKETS_US),
+        }
+    }
 }
 
 impl TransportStats {
@@ -65,13 +122,11 @@ impl TransportStats {
     }
 
     pub fn loop_took(&mut self, us: u64) {
-        let i = LOOP_BUCKETS_US
-            .iter()
-            .position(|b| us <= *b)
-            .unwrap_or(LOOP_BUCKETS_US.len());
-        self.loop_hist[i] += 1;
-        self.loop_sum_us += us;
-        self.loop_count += 1;
+        self.loop_hist.observe(us);
+    }
+
+    pub fn processing_took(&mut self, us: u64) {
+        self.processing_hist.observe(us);
     }
 }
 
@@ -189,20 +244,16 @@ pub fn render(s: &Scheduler, t: &TransportStats) -> String {
     }
     let _ = writeln!(o, "# HELP scaler_monitor_frames_dropped Monitor frames skipped for a monitor over --monitor-queue-bytes of unsent output.\n# TYPE scaler_monitor_frames_dropped counter\nscaler_monitor_frames_dropped_total {}", t.monitor_frames_dropped);
     let _ = writeln!(o, "# HELP scaler_connections_open Open connections.\n# TYPE scaler_connections_open gauge\nscaler_connections_open {}", t.open_connections);
-    let _ = writeln!(o, "# HELP scaler_loop_seconds Time spent processing one event-loop turn.\n# TYPE scaler_loop_seconds histogram");
-    let mut cum = 0;
-    for (i, b) in LOOP_BUCKETS_US.iter().enumerate() {
-        cum += t.loop_hist[i];
-        let _ = writeln!(
-            o,
-            "scaler_loop_seconds_bucket{{le=\"{}\"}} {cum}",
-            *b as f64 / 1e6
-        );
-    }
-    cum += t.loop_hist[LOOP_BUCKETS_US.len()];
-    let _ = writeln!(o, "scaler_loop_seconds_bucket{{le=\"+Inf\"}} {cum}");
-    let _ = writeln!(o, "scaler_loop_seconds_sum {}", t.loop_sum_us as f64 / 1e6);
-    let _ = writeln!(o, "scaler_loop_seconds_count {}", t.loop_count);
+    t.loop_hist.render(
+        &mut o,
+        "scaler_loop_seconds",
+        "Time spent processing one event-loop turn.",
+    );
+    t.processing_hist.render(
+        &mut o,
+        "scaler_processing_seconds",
+        "Time spent decoding, handling and routing the frames of one socket read (no socket calls).",
+    );
     o.push_str("# EOF\n");
     o
 }
@@ -227,6 +278,8 @@ mod tests {
         t.loop_took(5);
         t.loop_took(70);
         t.loop_took(1_000_000);
+        t.processing_took(0);
+        t.processing_took(3);
         t.closed(CloseReason::BadMagic);
         t.monitor_frames_dropped = 4;
         let text = render(&s, &t);
@@ -239,6 +292,11 @@ mod tests {
             "scaler_loop_seconds_bucket{le=\"0.00001\"} 1",
             "scaler_loop_seconds_bucket{le=\"0.0001\"} 2",
             "scaler_loop_seconds_bucket{le=\"+Inf\"} 3",
+            "scaler_loop_seconds_count 3",
+            "scaler_processing_seconds_bucket{le=\"0.000001\"} 1",
+            "scaler_processing_seconds_bucket{le=\"0.000002\"} 1",
+            "scaler_processing_seconds_bucket{le=\"0.000005\"} 2",
+            "scaler_processing_seconds_count 2",
             "# EOF",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");

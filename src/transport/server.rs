@@ -389,6 +389,7 @@ impl Server {
         self.received = got;
         self.route(now, &mut out);
         self.out = out;
+        self.stats.processing_took(now.elapsed().as_micros() as u64);
         if self.conns.get(key).is_some_and(|c| c.wants_write()) {
             self.dirty.push(key);
         }
