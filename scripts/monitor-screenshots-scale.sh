@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The bounded monitor feed with thousands of workers: scaler-rs with SCALE (default 2000) native workers
 # from scaler-rs-bench (under one worker manager, kept busy by a client), --monitor-worker-limit LIMIT
-# (default 20, so the table fits a terminal; the default 1000 behaves the same past 1000 workers), then
+# (default 10, so the table fits a terminal; the default 1000 behaves the same past 1000 workers), then
 # the real Scaler 2.9.0 scaler_top in tmux (docs/scaler_top_scale.txt) and the web GUI in headless
 # Chromium (docs/scaler_gui_scale.png). Also prints the StateScheduler size the monitors receive.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV="$(scripts/python-env.sh | tail -1)"
-SCALE=${SCALE:-2000}; LIMIT=${LIMIT:-20}
+SCALE=${SCALE:-2000}; LIMIT=${LIMIT:-10}
 PORT=${PORT:-28300}
 ADDR="tcp://127.0.0.1:$PORT"
 MON="tcp://127.0.0.1:$((PORT + 2))"
@@ -18,9 +18,9 @@ cargo build --release --bins -q
 target/release/scaler-rs "$ADDR" --monitor-worker-limit "$LIMIT" --logging-level WARNING > /tmp/scale-scheduler.log 2>&1 & pids+=($!)
 sleep 0.5
 target/release/scaler-rs-bench --scheduler "$ADDR" --workers "$SCALE" --worker-manager-id "bench-$SCALE" \
-    --tasks 400000 --window 1000 --worker-sleep-us 100000 --timeout-seconds 120 > /tmp/scale-bench.log 2>&1 & pids+=($!)
+    --tasks 100000 --window 200 --worker-sleep-us 200000 --timeout-seconds 120 > /tmp/scale-bench.log 2>&1 & pids+=($!)
 sleep 8
-tmux new-session -d -x 170 -y 50 -s scalertopscale "$VENV/bin/scaler_top $MON"
+tmux new-session -d -x 170 -y 60 -s scalertopscale "$VENV/bin/scaler_top $MON"
 sleep 6
 mkdir -p docs
 tmux capture-pane -p -t scalertopscale > docs/scaler_top_scale.txt
