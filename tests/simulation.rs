@@ -208,6 +208,31 @@ fn submit_dispatch_result_round_trip() {
     assert!(sim.take(&c).is_empty());
 }
 
+/// 2.9.0's InformationController.on_request is a `pass` ("TODO: implement commands"): an information
+/// request gets no answer, changes nothing, and does not cost the sender its connection.
+#[test]
+fn information_requests_are_answered_as_2_9_0_does_with_nothing() {
+    let mut sim = Sim::new(config());
+    let (c, w) = (b("Client|1"), b("Worker|a"));
+    sim.client(&c);
+    sim.worker(&w, 10);
+    sim.take(&c);
+    sim.take(&w);
+    sim.submit(&c, "t1");
+    sim.take(&w);
+    let tasks_before = sim.s.tasks.len();
+    sim.send(&c, enc::information_request(b"status"));
+    assert!(sim.take(&c).is_empty());
+    assert!(sim.take(&w).is_empty());
+    assert_eq!(sim.s.tasks.len(), tasks_before);
+    // The client is still served afterwards.
+    sim.send(&w, result(b"t1", true));
+    assert_eq!(
+        results_in(&sim.take(&c)),
+        vec![(b("t1"), ResultType::Success)]
+    );
+}
+
 #[test]
 fn tasks_queue_beyond_worker_capacity_and_refill_one_per_result() {
     let mut sim = Sim::new(config());
