@@ -12,7 +12,7 @@ PORT=${PORT:-28300}
 ADDR="tcp://127.0.0.1:$PORT"
 MON="tcp://127.0.0.1:$((PORT + 2))"
 pids=()
-cleanup() { tmux kill-session -t scalertopscale 2>/dev/null; for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done; sleep 1; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
+cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done; sleep 1; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 cargo build --release --bins -q
 target/release/scaler-rs "$ADDR" --monitor-worker-limit "$LIMIT" --logging-level WARNING > /tmp/scale-scheduler.log 2>&1 & pids+=($!)
@@ -20,11 +20,7 @@ sleep 0.5
 target/release/scaler-rs-bench --scheduler "$ADDR" --workers "$SCALE" --worker-manager-id "bench-$SCALE" \
     --tasks 100000 --window 200 --worker-sleep-us 200000 --timeout-seconds 120 > /tmp/scale-bench.log 2>&1 & pids+=($!)
 sleep 8
-tmux new-session -d -x 170 -y 60 -s scalertopscale "$VENV/bin/scaler_top $MON"
-sleep 6
-mkdir -p docs
-tmux capture-pane -p -t scalertopscale > docs/scaler_top_scale.txt
-echo "captured docs/scaler_top_scale.txt ($(wc -l < docs/scaler_top_scale.txt) lines)"
+scripts/capture-top.sh "$VENV" "$MON" docs/scaler_top_scale.txt 170 60
 "$VENV/bin/python" - "$MON" <<'PY'
 import socket, struct, sys, time
 # Subscribe like a monitor (YMQ magic + identity frame) and report the largest frame in 3 s: the

@@ -9,7 +9,7 @@ PORT=${PORT:-28100}
 ADDR="tcp://127.0.0.1:$PORT"
 MON="tcp://127.0.0.1:$((PORT + 2))"
 pids=()
-cleanup() { tmux kill-session -t scalertop 2>/dev/null; for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done; sleep 1; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; pkill -f "worker-manager-id shots-$PORT" 2>/dev/null; }
+cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done; sleep 1; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; pkill -f "worker-manager-id shots-$PORT" 2>/dev/null; }
 trap cleanup EXIT
 target/release/scaler-rs "$ADDR" --logging-level WARNING > /tmp/shots-scheduler.log 2>&1 & pids+=($!)
 sleep 0.5
@@ -27,9 +27,5 @@ with Client(address=sys.argv[1]) as c:
         c.map(work, range(40))
 PY
 sleep 6
-tmux new-session -d -x 160 -y 40 -s scalertop "$VENV/bin/scaler_top $MON"
-sleep 5
-mkdir -p docs
-tmux capture-pane -p -t scalertop > docs/scaler_top.txt
-echo "captured docs/scaler_top.txt ($(wc -l < docs/scaler_top.txt) lines)"
+scripts/capture-top.sh "$VENV" "$MON" docs/scaler_top.txt 160 40
 pids+=($(scripts/capture-gui.sh "$VENV" "$MON" $((PORT + 50)) docs/scaler_gui.png 1600,1000))
