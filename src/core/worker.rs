@@ -117,7 +117,7 @@ impl Workers {
 
     /// Removes a worker and returns the tasks it held, in assignment order.
     pub fn remove(&mut self, key: WorkerKey) -> (Worker, Vec<Bytes>) {
-        self.unlink(key);
+        self.unlink(key, self.slab[key].tasks.len());
         let w = self.slab.remove(key);
         self.by_id.remove(&w.id);
         self.settle_min();
@@ -143,9 +143,8 @@ impl Workers {
         self.min = self.min.min(c);
     }
 
-    /// Takes `key` out of the bucket of its current task count (call before the count changes).
-    fn unlink(&mut self, key: WorkerKey) {
-        let c = self.slab[key].tasks.len();
+    /// Takes `key` out of bucket `c`, the one of the task count it was linked under.
+    fn unlink(&mut self, key: WorkerKey, c: usize) {
         let (prev, next) = (self.slab[key].prev, self.slab[key].next);
         match prev {
             NIL => self.buckets[c].head = next,
@@ -155,6 +154,13 @@ impl Workers {
             NIL => self.buckets[c].tail = prev,
             n => self.slab[n].prev = prev,
         }
+    }
+
+    /// Moves `key`, whose task count just changed from `before`, to the back of its new bucket.
+    fn recount(&mut self, key: WorkerKey, before: usize) {
+        self.unlink(key, before);
+        self.link(key);
+        self.settle_min();
     }
 
     /// Moves `min` up past emptied buckets. After an assignment it stops at the bucket just entered, so
@@ -173,23 +179,22 @@ impl Workers {
             w.assigned() < w.queue_size,
             "a worker never holds more than its queue size"
         );
-        self.unlink(key);
+        let before = w.tasks.len();
         self.slab[key].tasks.insert(seq, task);
-        self.link(key);
-        self.settle_min();
+        self.recount(key, before);
         seq
     }
 
     pub fn release(&mut self, key: WorkerKey, seq: u64) {
-        let Some(w) = self.slab.get(key) else { return };
-        if !w.tasks.contains_key(seq) {
+        let Some(w) = self.slab.get_mut(key) else {
+            return;
+        };
+        let before = w.tasks.len();
+        if w.tasks.remove(seq).is_none() {
             debug_assert!(false, "released a task the worker did not hold");
             return;
         }
-        self.unlink(key);
-        self.slab[key].tasks.remove(seq);
-        self.link(key);
-        self.settle_min();
+        self.recount(key, before);
     }
 
     /// Workers in load order: fewest tasks first, then longest unchanged.

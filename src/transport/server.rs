@@ -434,8 +434,8 @@ impl Server {
                 }
             }
             Role::Monitor => {
-                self.core.monitors += 1;
                 self.monitor_keys.push(key);
+                self.core.monitors = self.monitor_keys.len();
             }
             Role::StorageClient => {
                 if let Some(link) = self.link.as_mut() {
@@ -655,8 +655,8 @@ impl Server {
             }
             Role::Monitor => {
                 if c.is_ready() {
-                    self.core.monitors -= 1;
                     self.monitor_keys.retain(|k| *k != key);
+                    self.core.monitors = self.monitor_keys.len();
                 }
             }
             Role::StorageClient => {
