@@ -2,11 +2,15 @@
 
 Every launcher in Scaler 2.9.0 ends in one `SchedulerConfig` (SchedulerProcess builds one from its keyword
 arguments; the `scaler` TOML launcher and `scaler_scheduler` parse one) plus three logging settings, so this one
-function is the whole translation. It only reads attributes, so it needs no Scaler import and is unit-tested with
-plain objects as well as with Scaler's own dataclasses.
+function is the whole translation. It only reads attributes, so it needs no Scaler import.
 """
 
-from typing import Any, List, Optional, Sequence
+from __future__ import annotations  # no `typing` import at interpreter start (the .pth loads this)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Sequence
+
 
 # SchedulerConfig field -> scaler-rs long option, for the fields that are a single value.
 VALUE_OPTIONS = (

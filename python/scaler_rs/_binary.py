@@ -1,10 +1,13 @@
 """Where the scaler-rs executable is."""
 
+from __future__ import annotations  # no `typing` import at interpreter start (the .pth loads this)
+
 import os
-import shutil
 import sys
-import sysconfig
-from typing import List
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List
 
 BINARY_ENV = "SCALER_RS_BINARY"
 NAME = "scaler-rs.exe" if os.name == "nt" else "scaler-rs"
@@ -15,6 +18,9 @@ class SchedulerBinaryNotFoundError(FileNotFoundError):
 
 
 def _candidates() -> List[str]:
+    import shutil
+    import sysconfig  # here, not at the top: the .pth imports this module at every interpreter start
+
     found = []
     # The wheel puts the binary in the scripts directory of the environment it is installed into ("bin" of a venv,
     # or the user scheme's for `pip install --user`); next to sys.executable covers an interpreter started by its

@@ -176,8 +176,9 @@ def make_scheduler_process_class(python_scheduler_process: type) -> type:
 
         def start(self) -> None:
             super().start()
-            wait_until_listening(self._popen, getattr(self._scheduler_config.bind_address, "port", None),
-                                 _ready_timeout())
+            wait_until_listening(
+                self._popen, getattr(self._scheduler_config.bind_address, "port", None), _ready_timeout()
+            )
 
         def run(self) -> None:
             # Only reached when run() is called directly (in this process), which for the Python class means

@@ -11,22 +11,25 @@ are patched by an import hook right after they load, so the `.pth` file can inst
 without importing Scaler.
 """
 
+from __future__ import annotations  # no `typing` import at interpreter start (the .pth loads this)
+
+import _thread
 import functools
-import importlib.abc
-import importlib.machinery
 import os
 import sys
-import threading
-from typing import Any, Callable, Dict, Optional
 
 from scaler_rs._argv import scheduler_argv
 from scaler_rs._binary import binary_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional
 
 ENV = "SCALER_SCHEDULER"
 RUST = "scaler-rs"
 PYTHON = "python"
 
-_lock = threading.RLock()
+_lock = _thread.RLock()  # not `threading`: this module is imported at interpreter start
 _state: Dict[str, Any] = {"installed": False, "error": None, "originals": {}}
 
 
@@ -148,7 +151,7 @@ PATCHES: Dict[str, Callable[[Any], None]] = {
 # --- the import hook -----------------------------------------------------------------------------------------------
 
 
-class _PatchingLoader(importlib.abc.Loader):
+class _PatchingLoader:
     def __init__(self, loader: Any, patch: Callable[[Any], None]):
         self._loader = loader
         self._patch = patch
@@ -165,7 +168,7 @@ class _PatchingLoader(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-class _PatchingFinder(importlib.abc.MetaPathFinder):
+class _PatchingFinder:
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         patch = PATCHES.get(fullname)
         if patch is None:

@@ -30,8 +30,9 @@ def clean_env(**extra: Optional[str]) -> Dict[str, str]:
 
 def run_python(code: str, timeout: float = 120, **env: Optional[str]) -> subprocess.CompletedProcess:
     """Run `code` in a fresh interpreter of this environment (so scaler_rs.pth runs at its start)."""
-    return subprocess.run([sys.executable, "-c", code], env=clean_env(**env), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=clean_env(**env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(autouse=True)

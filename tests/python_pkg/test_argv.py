@@ -26,8 +26,10 @@ def test_every_scheduler_config_field_is_translated():
 
 
 def test_defaults():
-    config = SchedulerConfig(bind_address=addr("tcp://127.0.0.1:6378"),
-                             object_storage_address=addr("tcp://127.0.0.1:6379"))
+    config = SchedulerConfig(
+        bind_address=addr("tcp://127.0.0.1:6378"), object_storage_address=addr("tcp://127.0.0.1:6379")
+    )
+    # fmt: off
     assert scheduler_argv("/bin/scaler-rs", config) == [
         "/bin/scaler-rs", "tcp://127.0.0.1:6378",
         "--object-storage-address", "tcp://127.0.0.1:6379",
@@ -46,6 +48,7 @@ def test_defaults():
         "--logging-level", "INFO",
         "--logging-paths", "/dev/stdout",
     ]
+    # fmt: on
 
 
 def every_option_config(port, tls=False):
@@ -68,8 +71,13 @@ def every_option_config(port, tls=False):
         io_threads=2,
         logging_config=LoggingConfig(paths=("/dev/stdout", "/dev/stderr"), config_file=None, level="DEBUG"),
         policy=PolicyConfig(policy_engine_type="simple", policy_content="allocate=capability; scaling=no"),
-        security=SecurityConfig(tls_cert=os.path.join(DATA, "tls-test-cert.pem"),
-                                tls_key=os.path.join(DATA, "tls-test-key.pem")) if tls else SecurityConfig(),
+        security=(
+            SecurityConfig(
+                tls_cert=os.path.join(DATA, "tls-test-cert.pem"), tls_key=os.path.join(DATA, "tls-test-key.pem")
+            )
+            if tls
+            else SecurityConfig()
+        ),
     )
 
 
@@ -77,6 +85,7 @@ def test_every_option():
     config = every_option_config(7000, tls=True)
     config.logging_config = LoggingConfig(paths=("/tmp/a.log",), config_file="/tmp/logging.conf", level="WARNING")
     cert, key = config.security.tls_cert, config.security.tls_key
+    # fmt: off
     assert scheduler_argv("scaler-rs", config) == [
         "scaler-rs", "tls://127.0.0.1:7000",
         "--object-storage-address", "tcp://127.0.0.1:7001",
@@ -101,6 +110,7 @@ def test_every_option():
         "--logging-level", "WARNING",
         "--logging-paths", "/tmp/a.log",
     ]
+    # fmt: on
 
 
 def test_explicit_logging_overrides_config_and_empty_paths_mean_no_sink():
@@ -156,12 +166,25 @@ def test_python_validation_still_applies():
 
     cls = make_scheduler_process_class(SchedulerProcess)
     with pytest.raises(ValueError, match="positive"):
-        cls(bind_address=addr("tcp://127.0.0.1:6000"), object_storage_address=addr("tcp://127.0.0.1:6001"),
-            advertised_object_storage_address=None, monitor_address=None, io_threads=1,
-            max_number_of_tasks_waiting=-1, client_timeout_seconds=0, worker_timeout_seconds=60,
-            object_retention_seconds=60, load_balance_seconds=1, load_balance_trigger_times=2, protected=False,
-            policy=PolicyConfig(), event_loop="builtin", logging_paths=(), logging_config_file=None,
-            logging_level="INFO")
+        cls(
+            bind_address=addr("tcp://127.0.0.1:6000"),
+            object_storage_address=addr("tcp://127.0.0.1:6001"),
+            advertised_object_storage_address=None,
+            monitor_address=None,
+            io_threads=1,
+            max_number_of_tasks_waiting=-1,
+            client_timeout_seconds=0,
+            worker_timeout_seconds=60,
+            object_retention_seconds=60,
+            load_balance_seconds=1,
+            load_balance_trigger_times=2,
+            protected=False,
+            policy=PolicyConfig(),
+            event_loop="builtin",
+            logging_paths=(),
+            logging_config_file=None,
+            logging_level="INFO",
+        )
 
 
 def _listening_ports(pid):

@@ -129,9 +129,15 @@ max_task_concurrency = 1
     log = tmp_path / "launcher.log"
     launcher_exe = os.path.join(os.path.dirname(sys.executable), "scaler")
     with open(log, "wb") as out:
-        launcher = subprocess.Popen([launcher_exe, str(config)], stdout=out, stderr=subprocess.STDOUT,
-                                    env=clean_env(SCALER_SCHEDULER="scaler-rs"), start_new_session=True)
+        launcher = subprocess.Popen(
+            [launcher_exe, str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=clean_env(SCALER_SCHEDULER="scaler-rs"),
+            start_new_session=True,
+        )
     try:
+
         def scheduler_child():
             for child in psutil.Process(launcher.pid).children(recursive=True):
                 try:
@@ -150,9 +156,12 @@ max_task_concurrency = 1
         assert child.cmdline()[child.cmdline().index("--client-timeout-seconds") + 1] == "30"
         assert child.cmdline()[child.cmdline().index("--logging-level") + 1] == "DEBUG"
 
-        client = run_python(f"from scaler import Client\n"
-                            f"with Client(address='tcp://127.0.0.1:{scheduler_port}') as c:\n"
-                            f"    print('RESULT', c.submit(abs, -7).result())", timeout=120)
+        client = run_python(
+            f"from scaler import Client\n"
+            f"with Client(address='tcp://127.0.0.1:{scheduler_port}') as c:\n"
+            f"    print('RESULT', c.submit(abs, -7).result())",
+            timeout=120,
+        )
         assert value(client.stdout, "RESULT") == "7", client.stdout + client.stderr
 
         launcher.send_signal(signal.SIGTERM)
@@ -168,10 +177,17 @@ max_task_concurrency = 1
 def test_scaler_scheduler_command_becomes_scaler_rs(tmp_path):
     """`scaler_scheduler` under the switch parses its options as 2.9.0 does, then execs scaler-rs (same pid)."""
     port = free_port()
-    command = [os.path.join(os.path.dirname(sys.executable), "scaler_scheduler"), f"tcp://127.0.0.1:{port}",
-               "--object-storage-address", f"tcp://127.0.0.1:{free_port()}", "-wt", "9"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env=clean_env(SCALER_SCHEDULER="scaler-rs"))
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "scaler_scheduler"),
+        f"tcp://127.0.0.1:{port}",
+        "--object-storage-address",
+        f"tcp://127.0.0.1:{free_port()}",
+        "-wt",
+        "9",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=clean_env(SCALER_SCHEDULER="scaler-rs")
+    )
     try:
         _wait_for(lambda: os.path.realpath(f"/proc/{process.pid}/exe") == BINARY, 30, "the exec of scaler-rs")
         argv = psutil.Process(process.pid).cmdline()
@@ -184,10 +200,15 @@ def test_scaler_scheduler_command_becomes_scaler_rs(tmp_path):
 
 
 def test_scaler_scheduler_command_wrong_switch_value():
-    command = [os.path.join(os.path.dirname(sys.executable), "scaler_scheduler"), "tcp://127.0.0.1:1",
-               "--object-storage-address", "tcp://127.0.0.1:2"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60,
-                            env=clean_env(SCALER_SCHEDULER="Scaler-RS"))
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "scaler_scheduler"),
+        "tcp://127.0.0.1:1",
+        "--object-storage-address",
+        "tcp://127.0.0.1:2",
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env=clean_env(SCALER_SCHEDULER="Scaler-RS")
+    )
     assert result.returncode == 1
     assert "SchedulerSwitchError: SCALER_SCHEDULER='Scaler-RS' is not a scheduler" in result.stderr
 

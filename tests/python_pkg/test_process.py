@@ -122,7 +122,9 @@ def test_start_fails_clearly_when_the_port_is_taken(process):
         taken.listen()
         port = taken.getsockname()[1]
         p = process(port)
-        with pytest.raises(SchedulerStartError, match=rf"scaler-rs exited with code \d+ before listening on port {port}"):
+        with pytest.raises(
+            SchedulerStartError, match=rf"scaler-rs exited with code \d+ before listening on port {port}"
+        ):
             p.start()
     assert not p.is_alive()
     assert p.exitcode not in (None, 0)

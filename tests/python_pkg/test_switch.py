@@ -96,8 +96,9 @@ print('children', len(multiprocessing.active_children()))
     result = run_python(code, timeout=60, SCALER_SCHEDULER="scaler-rs", SCALER_RS_BINARY="/nonexistent/scaler-rs")
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.splitlines()
-    assert first.startswith("SchedulerBinaryNotFoundError SCALER_RS_BINARY='/nonexistent/scaler-rs' is not an "
-                            "executable file")
+    assert first.startswith(
+        "SchedulerBinaryNotFoundError SCALER_RS_BINARY='/nonexistent/scaler-rs' is not an " "executable file"
+    )
     assert second == "children 0"
 
 
