@@ -242,3 +242,24 @@ print("EXE", seen[0])
     assert result.returncode == 0, output[-4000:]
     assert value(output, "RESULT") == "100"
     assert value(output, "EXE") == BINARY
+
+
+def test_combo_whose_scheduler_cannot_start_raises_and_leaves_nothing_running():
+    code = """
+import multiprocessing, socket
+from scaler.cluster.combo import SchedulerClusterCombo
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen()
+try:
+    SchedulerClusterCombo(n_workers=1, address=f"tcp://127.0.0.1:{taken.getsockname()[1]}")
+except Exception as e:
+    print("ERROR", type(e).__name__, str(e)[:60])
+print("CHILDREN", len(multiprocessing.active_children()))
+"""
+    # The interpreter must also exit: a left-over object storage server would make multiprocessing wait forever.
+    result = run_python(code, timeout=90, SCALER_SCHEDULER="scaler-rs")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert value(output, "ERROR").startswith("SchedulerStartError scaler-rs exited with code 1 before listening")
+    assert value(output, "CHILDREN") == "0"
