@@ -4,7 +4,8 @@
 # tests/python_pkg with pytest: argument translation, start/stop/exit codes, errors, and Scaler's own launchers
 # (SchedulerClusterCombo, ray compat, `scaler config.toml`, scaler_scheduler) running scaler-rs.
 # SCALER_RS_TEST_PARFUN=1 also installs opengris-parfun (with scikit-learn; about a minute more) and runs its
-# scaler_local test instead of skipping it. SCALER_RS_PYTEST_ARGS adds pytest arguments (e.g. "-k combo"). Work files go to target/python-package-test/.
+# scaler_local test instead of skipping it. SCALER_RS_TEST_EXAMPLES=1 also downloads the 2.9.0 source package and
+# runs five of its examples unchanged (tests/python_pkg/test_examples.py; implies parfun). SCALER_RS_PYTEST_ARGS adds pytest arguments (e.g. "-k combo"). Work files go to target/python-package-test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -23,6 +24,12 @@ phase "built $(basename "$WHEEL") ($(du -k "$WHEEL" | cut -f1) KiB)"
 "$PYTHON" -m venv "$WORK/venv"
 VENV_PY="$WORK/venv/bin/python"
 EXTRA=()
+if [ "${SCALER_RS_TEST_EXAMPLES:-0}" = 1 ]; then
+    SCALER_RS_TEST_PARFUN=1
+    "$PYTHON" -m pip download -q --no-deps --no-binary opengris-scaler opengris-scaler==2.9.0 -d "$WORK/sdist"
+    tar -xzf "$WORK"/sdist/opengris_scaler-2.9.0.tar.gz -C "$WORK/sdist"
+    export SCALER_RS_EXAMPLES_DIR="$WORK/sdist/opengris_scaler-2.9.0/examples"
+fi
 [ "${SCALER_RS_TEST_PARFUN:-0}" = 1 ] && EXTRA+=(opengris-parfun)
 "$VENV_PY" -m pip install -q --disable-pip-version-check opengris-scaler==2.9.0 ray pytest "${EXTRA[@]}"
 "$VENV_PY" -m pip install -q --disable-pip-version-check "$WHEEL"
