@@ -7,6 +7,7 @@ is_alive, exitcode (-N when killed by signal N), pid, sentinel, close, active_ch
 join of non-daemon children - is the standard library's own code running on the object returned here.
 """
 
+import multiprocessing.util
 import os
 import signal
 import subprocess
@@ -55,6 +56,8 @@ class ScalerRsPopen:
             os.close(write_end)
         self.pid = self._child.pid
         self.sentinel = read_end
+        # Closes the sentinel when this object is collected or close()d, as multiprocessing's own Popen does.
+        self.finalizer = multiprocessing.util.Finalize(self, multiprocessing.util.close_fds, (read_end,))
 
     def duplicate_for_child(self, fd: int) -> int:
         return fd
@@ -89,9 +92,7 @@ class ScalerRsPopen:
         self._send_signal(signal.SIGKILL)
 
     def close(self) -> None:
-        if self.sentinel is not None:
-            os.close(self.sentinel)
-            self.sentinel = None
+        self.finalizer()
 
 
 def _ready_timeout() -> float:

@@ -57,19 +57,23 @@ def _check() -> None:
 def _patch_cluster_scheduler(module: Any) -> None:
     from scaler_rs._process import make_scheduler_process_class
 
-    original = module.SchedulerProcess
-    if getattr(original, "_scaler_rs_replacement", False):
+    current = module.SchedulerProcess
+    failing = _state["error"] is not None
+    if getattr(current, "_scaler_rs_replacement", False) and current._scaler_rs_failing == failing:
         return
-    _state["originals"][(module.__name__, "SchedulerProcess")] = original
-    if _state["error"] is not None:
+    # The first one seen is Scaler's own class; a later call (install() after a bad SCALER_SCHEDULER value at
+    # start-up) replaces the error-raising stand-in and subclasses Scaler's class again.
+    original = _state["originals"].setdefault((module.__name__, "SchedulerProcess"), current)
+    if failing:
         replacement = _failing_class(original, _state["error"])
     else:
         replacement = make_scheduler_process_class(original)
     replacement._scaler_rs_replacement = True
+    replacement._scaler_rs_failing = failing
     module.SchedulerProcess = replacement
     # Modules that did `from scaler.cluster.scheduler import SchedulerProcess` before install() was called.
     combo = sys.modules.get("scaler.cluster.combo")
-    if combo is not None and getattr(combo, "SchedulerProcess", None) is original:
+    if combo is not None and getattr(combo, "SchedulerProcess", None) in (original, current):
         combo.SchedulerProcess = replacement
 
 

@@ -162,3 +162,20 @@ def test_install_errors(monkeypatch):
         scaler_rs.install()
     assert not scaler_rs.active()
     assert scaler_rs.install("python") is False
+
+
+def test_install_from_code_replaces_the_error_of_a_wrong_value_at_start():
+    code = """
+import scaler_rs
+from scaler.cluster.combo import SchedulerProcess as before
+import scaler.cluster.combo as combo, scaler.cluster.scheduler as scheduler
+scaler_rs.install()
+print(before.__name__, scheduler.SchedulerProcess.__name__, combo.SchedulerProcess is scheduler.SchedulerProcess)
+print(scheduler.SchedulerProcess.__mro__[1].__module__)
+"""
+    result = run_python(code, SCALER_SCHEDULER="typo")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "SchedulerProcessSwitchError ScalerRsSchedulerProcess True",
+        "scaler.cluster.scheduler",
+    ]
