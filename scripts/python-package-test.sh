@@ -38,4 +38,4 @@ phase "fresh venv with opengris-scaler 2.9.0, ray and the wheel"
 # The switch must be off in the test process itself; the tests turn it on per case.
 env -u SCALER_SCHEDULER -u SCALER_RS_BINARY SCALER_RS_TEST_RAY=1 SCALER_RS_TEST_PARFUN="${SCALER_RS_TEST_PARFUN:-0}" \
     "$VENV_PY" -m pytest -p no:cacheprovider -q tests/python_pkg ${SCALER_RS_PYTEST_ARGS:-}
-phase "done"
+# (pytest's summary stays the last line, for CI; the total is the phase time above plus pytest's own.)
