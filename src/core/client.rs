@@ -1,9 +1,9 @@
 //! Clients: registration by heartbeat, the task -> client mapping, disconnect, shutdown and timeout
 //! (SCHEDULER_SPEC.md §3.1, §3.2).
-use super::hash::IdMap;
 use super::scheduler::{lossy, Ctx, Scheduler};
 use super::task::Event;
 use super::Output;
+use crate::hash::IdMap;
 use crate::wire::{encode as enc, ClientHeartbeat, Kind};
 use bytes::Bytes;
 use log::{info, warn};

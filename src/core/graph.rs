@@ -3,10 +3,10 @@
 //!
 //! Unlike 2.9.0 (§9 "graph cancel hang"), a cancel cancels every node that has not started, including
 //! nodes that only become ready after a running node is cancelled, so the umbrella confirm always comes.
-use super::hash::{IdMap, IdSet};
 use super::scheduler::{hex, Ctx, Scheduler};
 use super::task::Event;
 use super::Output;
+use crate::hash::{IdMap, IdSet};
 use crate::wire::{
     encode as enc, CancelConfirmType, GraphTask, Kind, ResultType, Task, TaskArg, TaskResult,
 };

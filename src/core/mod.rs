@@ -8,8 +8,6 @@ pub mod balance;
 pub mod client;
 pub mod config;
 pub mod graph;
-pub mod hash;
-pub mod held;
 pub mod monitor_status;
 pub mod object;
 pub mod policy;
@@ -18,6 +16,7 @@ pub mod scheduler;
 pub mod status;
 pub mod task;
 pub mod worker;
+pub mod worker_tasks;
 
 pub use config::{Allocate, Config, Scaling};
 pub use scheduler::Scheduler;

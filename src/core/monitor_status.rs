@@ -106,7 +106,7 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
             let managers: Vec<_> = s.managers.by_id.iter().collect();
             {
                 // A worker's manager is fixed when it joins; `workers_of` groups workers the same way.
-                let mut named: crate::core::hash::IdMap<&[u8], Vec<&Bytes>> = Default::default();
+                let mut named: crate::hash::IdMap<&[u8], Vec<&Bytes>> = Default::default();
                 for k in &rows.listed {
                     let w = &s.workers.slab[*k];
                     named.entry(&w.manager_id[..]).or_default().push(&w.id);

@@ -5,7 +5,7 @@
 //! a graph's intermediate-result collection, or the client leaving) deletes it. Scaler ObjectIDs are 32
 //! bytes (the storage protocol carries exactly four u64), so they are kept inline as map keys: no
 //! allocation, no reference into a receive buffer, and a cheap hash per object.
-use super::hash::IdMap;
+use crate::hash::IdMap;
 use bytes::Bytes;
 use log::warn;
 

@@ -1,7 +1,7 @@
 //! Worker managers: registration, heartbeat echo and scaling commands (SCHEDULER_SPEC.md §3.12, §5.4).
-use super::hash::IdMap;
 use super::scheduler::{lossy, Scheduler};
 use super::{Output, Scaling};
+use crate::hash::IdMap;
 use crate::wire::{encode as enc, Capability, Kind, WorkerManagerHeartbeat};
 use bytes::Bytes;
 use log::{info, warn};

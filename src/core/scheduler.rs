@@ -1,12 +1,12 @@
 //! The scheduler state and its message handlers. Every handler applies one event atomically.
 use super::client::Clients;
 use super::graph::Graphs;
-use super::hash::IdMap;
 use super::object::Objects;
 use super::scaling::Managers;
 use super::task::{transition, Action, Event, Target, TaskState};
 use super::worker::{WorkerKey, Workers};
 use super::{Allocate, Config, Output, StorageOp};
+use crate::hash::IdMap;
 use crate::wire::{
     encode as enc, CancelConfirmType, InstructionType, Kind, Message, ResultType, Task, TaskResult,
 };
@@ -270,7 +270,7 @@ impl Scheduler {
     }
 
     /// Dispatches queued tasks while the task at the head of the queue can be placed.
-    pub(crate) fn drain(&mut self, out: &mut Vec<Output>) {
+    pub(crate) fn dispatch_queued(&mut self, out: &mut Vec<Output>) {
         while let Some((id, seq)) = self.unassigned.front().cloned() {
             let live = self
                 .tasks
@@ -416,7 +416,7 @@ impl Scheduler {
                 };
                 self.finish(id, to, event, &r.metadata, out);
                 self.graph_node_result(id, &r, out);
-                self.drain(out);
+                self.dispatch_queued(out);
                 return;
             }
             Action::ReleaseAndConfirm => {
@@ -468,7 +468,7 @@ impl Scheduler {
             if let Some(umbrella) = self.graphs.graph_of(id) {
                 self.graph_node_canceled(&umbrella, id, out);
             }
-            self.drain(out);
+            self.dispatch_queued(out);
         } else {
             self.tasks.get_mut(id).expect("live").state = to;
             let worker = self.tasks[id]
@@ -481,7 +481,7 @@ impl Scheduler {
     fn mark_dequeued(&mut self, id: &Bytes) {
         if let Some(e) = self.tasks.get_mut(id) {
             if e.holder.is_none() && e.state == TaskState::Inactive {
-                // The FIFO slot goes stale (its seq no longer matches) and is skipped by `drain`.
+                // The FIFO slot goes stale (its seq no longer matches) and is skipped by `dispatch_queued`.
                 e.queue_seq = 0;
                 self.queued = self.queued.saturating_sub(1);
             }
@@ -579,7 +579,7 @@ impl Scheduler {
                 self.managers.worker_added(&manager, from);
                 self.publish_worker(from, true, &caps, out);
                 self.send(out, from, Kind::WorkerHeartbeatEcho, echo);
-                self.drain(out);
+                self.dispatch_queued(out);
                 return;
             }
         }

@@ -93,7 +93,7 @@ pub enum Action {
     BalanceCancel,
     /// The client cancels while a balance cancel is in flight: forward its cancel as well.
     ForwardCancelDuringBalance,
-    /// Release the slot, relay the result to the client, notify the graph, drain the queue.
+    /// Release the slot, relay the result to the client, notify the graph, dispatch queued tasks.
     DeliverResult,
     /// Release the slot and relay the worker's confirm to the client.
     ReleaseAndConfirm,

@@ -9,8 +9,8 @@
 //! O(1): bucket `c` is a FIFO (an intrusive doubly-linked list through the workers) of the workers
 //! holding `c` tasks, and a worker moves to the back of its new bucket whenever its count changes, which
 //! is exactly the order of the (count, last change) pairs a sorted set would keep.
-use super::hash::IdMap;
-use super::held::HeldTasks;
+use super::worker_tasks::WorkerTasks;
+use crate::hash::IdMap;
 use crate::wire::{Capability, WorkerHeartbeat};
 use bytes::Bytes;
 use slab::Slab;
@@ -30,7 +30,7 @@ pub struct Worker {
     pub last_seen: Instant,
     pub heartbeat: WorkerHeartbeat,
     /// Task ids by assignment sequence number, in assignment order.
-    pub tasks: HeldTasks,
+    pub tasks: WorkerTasks,
     /// Insertion order of the worker itself (stable tie-break and balance top-up order).
     pub order: u64,
     /// When the connection was lost (EOF) without a disconnect notification.
@@ -103,7 +103,7 @@ impl Workers {
             manager_id: hb.worker_manager_id.clone(),
             last_seen: now,
             heartbeat: hb,
-            tasks: HeldTasks::default(),
+            tasks: WorkerTasks::default(),
             order,
             lost_since: None,
             prev: NIL,
