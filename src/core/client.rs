@@ -1,6 +1,6 @@
 //! Clients: registration by heartbeat, the task -> client mapping, disconnect, shutdown and timeout
 //! (SCHEDULER_SPEC.md §3.1, §3.2).
-use super::scheduler::{lossy, Ctx, Scheduler};
+use super::scheduler::{lossy, Scheduler};
 use super::task::Event;
 use super::Output;
 use crate::hash::IdMap;
@@ -172,8 +172,7 @@ impl Scheduler {
             if self.graphs.graph_of(&id).is_none() && self.tasks.contains_key(&id) {
                 self.apply(
                     &id,
-                    Event::TaskCancelRequested,
-                    Ctx::Cancel(enc::task_cancel(&id, true)),
+                    Event::TaskCancelRequested(enc::task_cancel(&id, true)),
                     out,
                 );
             }

@@ -3,7 +3,7 @@
 //!
 //! Unlike 2.9.0 (§9 "graph cancel hang"), a cancel cancels every node that has not started, including
 //! nodes that only become ready after a running node is cancelled, so the umbrella confirm always comes.
-use super::scheduler::{hex, Ctx, Scheduler};
+use super::scheduler::{hex, Scheduler};
 use super::task::Event;
 use super::Output;
 use crate::hash::{IdMap, IdSet};
@@ -377,8 +377,7 @@ impl Scheduler {
             if self.tasks.contains_key(&id) {
                 self.apply(
                     &id,
-                    Event::TaskCancelRequested,
-                    Ctx::Cancel(enc::task_cancel(&id, true)),
+                    Event::TaskCancelRequested(enc::task_cancel(&id, true)),
                     out,
                 );
             }

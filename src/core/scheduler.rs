@@ -3,12 +3,12 @@ use super::client::Clients;
 use super::graph::Graphs;
 use super::object::Objects;
 use super::scaling::Managers;
-use super::task::{transition, Action, Event, Target, TaskState};
+use super::task::{transition, Action, Event, EventKind, Target, TaskState};
 use super::worker::{WorkerKey, Workers};
 use super::{Allocate, Config, Output, StorageOp};
 use crate::hash::IdMap;
 use crate::wire::{
-    encode as enc, CancelConfirmType, InstructionType, Kind, Message, ResultType, Task, TaskResult,
+    encode as enc, CancelConfirmType, InstructionType, Kind, Message, ResultType, Task,
 };
 use bytes::Bytes;
 use log::{debug, error, info, warn};
@@ -49,7 +49,9 @@ impl TaskEntry {
 /// Counters that only grow (published as the terminal-state totals and binder counters).
 #[derive(Debug, Default)]
 pub struct Counters {
-    pub terminal: [u64; 9],
+    pub terminal: [u64; TaskState::COUNT],
+    /// Events the task table refused, by (state, event kind).
+    pub refused: [[u64; EventKind::COUNT]; TaskState::COUNT],
     pub received: [u64; Kind::COUNT],
     pub sent: [u64; Kind::COUNT],
 }
@@ -131,18 +133,11 @@ impl Scheduler {
                     CancelConfirmType::CancelFailed => Event::CancelConfirmFailed,
                     CancelConfirmType::CancelNotFound => Event::CancelConfirmNotFound,
                 };
-                self.on_worker_report(now, from, &task_id, event, Report::Confirm(kind), out)
+                self.on_worker_report(from, &task_id, event, out)
             }
             Message::TaskResult(r) => {
                 let id = r.task_id.clone();
-                self.on_worker_report(
-                    now,
-                    from,
-                    &id,
-                    Event::TaskResultReceived,
-                    Report::Result(r, raw.clone()),
-                    out,
-                )
+                self.on_worker_report(from, &id, Event::TaskResultReceived(r, raw.clone()), out)
             }
             Message::TaskLog { task_id } => match self.tasks.get(&task_id) {
                 Some(e) => {
@@ -215,7 +210,7 @@ impl Scheduler {
         };
         self.tasks.insert(id.clone(), entry);
         match self.pick_worker(&id) {
-            Some(w) => self.apply(&id, Event::HasCapacity, Ctx::Worker(w), out),
+            Some(w) => self.apply(&id, Event::HasCapacity(w), out),
             None => {
                 self.enqueue(&id);
                 self.publish_task(&id, TaskState::Inactive, "", None, out);
@@ -284,7 +279,7 @@ impl Scheduler {
                 break;
             };
             self.unassigned.pop_front();
-            self.apply(&id, Event::HasCapacity, Ctx::Worker(w), out);
+            self.apply(&id, Event::HasCapacity(w), out);
         }
     }
 
@@ -298,39 +293,21 @@ impl Scheduler {
             self.send(out, from, Kind::TaskCancelConfirm, frame);
             return;
         }
-        self.apply(
-            &id,
-            Event::TaskCancelRequested,
-            Ctx::Cancel(raw.clone()),
-            out,
-        );
+        self.apply(&id, Event::TaskCancelRequested(raw.clone()), out);
     }
 
-    fn on_worker_report(
-        &mut self,
-        now: Instant,
-        from: &Bytes,
-        id: &Bytes,
-        event: Event,
-        report: Report,
-        out: &mut Vec<Output>,
-    ) {
-        let _ = now;
+    fn on_worker_report(&mut self, from: &Bytes, id: &Bytes, event: Event, out: &mut Vec<Output>) {
+        let name = event.kind().name();
         let sender = self.workers.get(from);
         let Some(entry) = self.tasks.get(id) else {
-            debug!(
-                "{} for unknown task {} from {}",
-                event.name(),
-                hex(id),
-                lossy(from)
-            );
+            debug!("{} for unknown task {} from {}", name, hex(id), lossy(from));
             return;
         };
         if let (Some((holder, _)), Some(s)) = (entry.holder, sender) {
             if holder != s {
                 warn!(
                     "{} for task {} from {} which does not hold it: dropped",
-                    event.name(),
+                    name,
                     hex(id),
                     lossy(from)
                 );
@@ -340,63 +317,56 @@ impl Scheduler {
         if entry.holder.is_some() && sender.is_none() {
             warn!(
                 "{} for task {} from unknown worker {}: dropped",
-                event.name(),
+                name,
                 hex(id),
                 lossy(from)
             );
             return;
         }
-        let ctx = match report {
-            Report::Result(r, raw) => Ctx::Result(r, raw),
-            Report::Confirm(kind) => Ctx::Confirm(kind),
-        };
-        self.apply(id, event, ctx, out);
+        self.apply(id, event, out);
     }
 
-    /// Runs one event through the transition table and performs its action.
-    pub(crate) fn apply(&mut self, id: &Bytes, event: Event, ctx: Ctx, out: &mut Vec<Output>) {
+    /// Runs one event through the transition table and performs its action; the state the action
+    /// lands in must be one the table allows.
+    pub(crate) fn apply(&mut self, id: &Bytes, event: Event, out: &mut Vec<Output>) {
         let Some(entry) = self.tasks.get(id) else {
             return;
         };
         let from = entry.state;
         let was_queued = entry.queue_seq != 0;
-        let Some(tr) = transition(from, event) else {
-            debug!("task {}: {} refused in {:?}", hex(id), event.name(), from);
+        let kind = event.kind();
+        let Some(tr) = transition(from, kind) else {
+            self.counters.refused[from as usize][kind as usize] += 1;
+            debug!("task {}: {} refused in {:?}", hex(id), kind.name(), from);
             return;
         };
-        let to = match tr.action {
-            Action::Dispatch => {
-                let Ctx::Worker(w) = ctx else {
-                    unreachable!("HasCapacity carries a worker")
-                };
+        let to = match (tr.action, event) {
+            (Action::Dispatch, Event::HasCapacity(w)) => {
                 if was_queued {
                     self.queued -= 1;
                 }
                 self.place_on(id, w, out);
                 TaskState::Running
             }
-            Action::CancelQueued => {
+            (Action::CancelQueued, _) => {
                 self.mark_dequeued(id);
                 self.release(id);
                 self.confirm(id, CancelConfirmType::Canceled, out);
                 TaskState::Canceled
             }
-            Action::ForwardCancel | Action::ForwardCancelDuringBalance => {
-                let frame = match ctx {
-                    Ctx::Cancel(f) => f,
+            (Action::ForwardCancel | Action::ForwardCancelDuringBalance, event) => {
+                let frame = match event {
+                    Event::TaskCancelRequested(f) => f,
                     _ => enc::task_cancel(id, true),
                 };
                 self.send_to_holder(id, Kind::TaskCancel, frame, out);
                 TaskState::Canceling
             }
-            Action::BalanceCancel => {
+            (Action::BalanceCancel, _) => {
                 self.send_to_holder(id, Kind::TaskCancel, enc::task_cancel(id, false), out);
                 TaskState::BalanceCanceling
             }
-            Action::DeliverResult => {
-                let Ctx::Result(r, raw) = ctx else {
-                    unreachable!("TaskResultReceived carries a result")
-                };
+            (Action::DeliverResult, Event::TaskResultReceived(r, raw)) => {
                 self.release(id);
                 let e = &self.tasks[id];
                 let (client, detached) = (e.source.clone(), e.detached);
@@ -414,24 +384,23 @@ impl Scheduler {
                     ResultType::Failed => TaskState::Failed,
                     ResultType::FailedWorkerDied => TaskState::FailedWorkerDied,
                 };
-                self.finish(id, to, event, &r.metadata, out);
+                debug_assert!(tr.target.admits(to), "{from:?} {kind:?} -> {to:?}");
+                self.finish(id, to, kind, &r.metadata, out);
                 self.graph_node_result(id, &r, out);
                 self.dispatch_queued(out);
                 return;
             }
-            Action::ReleaseAndConfirm => {
-                let Ctx::Confirm(kind) = ctx else {
-                    unreachable!("confirms carry their kind")
-                };
+            (Action::ReleaseAndConfirmCanceled, _) => {
                 self.release(id);
-                self.confirm(id, kind, out);
-                if kind == CancelConfirmType::Canceled {
-                    TaskState::Canceled
-                } else {
-                    TaskState::CanceledNotFound
-                }
+                self.confirm(id, CancelConfirmType::Canceled, out);
+                TaskState::Canceled
             }
-            Action::CancelFailed => {
+            (Action::ReleaseAndConfirmNotFound, _) => {
+                self.release(id);
+                self.confirm(id, CancelConfirmType::CancelNotFound, out);
+                TaskState::CanceledNotFound
+            }
+            (Action::CancelFailed, _) => {
                 let e = self.tasks.get_mut(id).expect("checked above");
                 e.cancels_outstanding = e.cancels_outstanding.saturating_sub(1);
                 match tr.target {
@@ -441,7 +410,7 @@ impl Scheduler {
                     _ => TaskState::Running,
                 }
             }
-            Action::Redispatch => {
+            (Action::Redispatch, _) => {
                 self.release(id);
                 if let Some(e) = self.tasks.get_mut(id) {
                     e.cancels_outstanding = 0;
@@ -457,14 +426,29 @@ impl Scheduler {
                     }
                 }
             }
-            Action::ConfirmCanceledOnDeath => {
+            (Action::ConfirmCanceledOnDeath, _) => {
                 self.release(id);
                 self.confirm(id, CancelConfirmType::Canceled, out);
                 TaskState::Canceled
             }
+            // The actions above that read event data are paired in the table only with the event
+            // that carries it (unit-tested for every cell), so this arm is never taken; it comes
+            // before any side effect, so even a wrong table would only drop the event.
+            (action @ (Action::Dispatch | Action::DeliverResult), _) => {
+                debug_assert!(false, "{action:?} paired with {kind:?} in the table");
+                error!(
+                    "task {}: {action:?} without its event data: dropped",
+                    hex(id)
+                );
+                return;
+            }
         };
+        debug_assert!(
+            tr.target.admits(to),
+            "{from:?} --{kind:?}--> {to:?} is not in the table"
+        );
         if to.is_terminal() {
-            self.finish(id, to, event, b"", out);
+            self.finish(id, to, kind, b"", out);
             if let Some(umbrella) = self.graphs.graph_of(id) {
                 self.graph_node_canceled(&umbrella, id, out);
             }
@@ -474,7 +458,7 @@ impl Scheduler {
             let worker = self.tasks[id]
                 .holder
                 .map(|(w, _)| self.workers.slab[w].id.clone());
-            self.publish_task(id, to, event.name(), worker, out);
+            self.publish_task(id, to, kind.name(), worker, out);
         }
     }
 
@@ -533,7 +517,7 @@ impl Scheduler {
         &mut self,
         id: &Bytes,
         to: TaskState,
-        event: Event,
+        event: EventKind,
         metadata: &[u8],
         out: &mut Vec<Output>,
     ) {
@@ -601,7 +585,7 @@ impl Scheduler {
             if let Some(e) = self.tasks.get_mut(&id) {
                 e.holder = None;
             }
-            self.apply(&id, Event::WorkerDisconnected, Ctx::None, out);
+            self.apply(&id, Event::WorkerDisconnected, out);
         }
     }
 
@@ -710,22 +694,6 @@ impl Scheduler {
             }
         }
     }
-}
-
-/// What a worker reported, carried into the state machine.
-pub(crate) enum Report {
-    Result(TaskResult, Bytes),
-    Confirm(CancelConfirmType),
-}
-
-/// Event payload handed to `apply`.
-pub(crate) enum Ctx {
-    None,
-    Worker(WorkerKey),
-    /// The client's TaskCancel frame, forwarded to the worker as received.
-    Cancel(Bytes),
-    Result(TaskResult, Bytes),
-    Confirm(CancelConfirmType),
 }
 
 /// `pickle.dumps(module.name(message), protocol=2)`, which `pickle.loads` on the client turns back into

@@ -1,7 +1,7 @@
 //! Periodic routines (timeouts, deletion flush, balancing, status) and everything published to monitors
 //! (SCHEDULER_SPEC.md §3.14-§3.16).
 use super::balance;
-use super::scheduler::{lossy, Ctx, Scheduler};
+use super::scheduler::{lossy, Scheduler};
 use super::task::{Event, TaskState};
 use super::{Allocate, Output, StorageOp};
 use crate::schema::{common_capnp, message_capnp};
@@ -152,7 +152,7 @@ impl Scheduler {
                 out.push(Output::Monitor(frame));
             }
             for id in ids {
-                self.apply(id, Event::BalanceCancelRequested, Ctx::None, out);
+                self.apply(id, Event::BalanceCancelRequested, out);
             }
         }
     }
