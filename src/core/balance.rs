@@ -124,7 +124,7 @@ mod tests {
     use std::time::Instant;
 
     fn workers(loads: &[usize]) -> Workers {
-        let mut ws = Workers::default();
+        let mut ws = Workers::new(crate::hash::IdBuild::with_keys(1, 2));
         let now = Instant::now();
         for (i, n) in loads.iter().enumerate() {
             let k = ws.add(

@@ -13,6 +13,7 @@ pub mod object;
 pub mod policy;
 pub mod scaling;
 pub mod scheduler;
+pub mod seed;
 pub mod status;
 pub mod task;
 pub mod worker;

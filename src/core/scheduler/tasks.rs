@@ -1,182 +1,16 @@
-//! The scheduler state and its message handlers. Every handler applies one event atomically.
-use super::client::Clients;
-use super::graph::Graphs;
-use super::object::Objects;
-use super::scaling::Managers;
-use super::task::{transition, Action, Event, EventKind, Target, TaskState};
-use super::worker::{WorkerKey, Workers};
-use super::{Allocate, Config, Output, StorageOp};
-use crate::hash::IdMap;
-use crate::wire::{
-    encode as enc, CancelConfirmType, InstructionType, Kind, Message, ResultType, Task,
-};
+//! The orchestrator's task path: submission, placement, cancels, worker reports, and the actions of
+//! the task state machine (`core::task`), each checked against the table.
+use super::{hex, lossy, pickled_exception, rebase, Scheduler, TaskEntry};
+use crate::core::task::{transition, Action, Event, EventKind, Target, TaskState};
+use crate::core::worker::WorkerKey;
+use crate::core::{Allocate, Output, StorageOp};
+use crate::wire::{encode as enc, CancelConfirmType, Kind, ResultType, Task};
 use bytes::Bytes;
 use log::{debug, error, info, warn};
-use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
-/// One live task (its machine is deleted on reaching a terminal state).
-#[derive(Debug)]
-pub struct TaskEntry {
-    pub state: TaskState,
-    /// The client that submitted the task (`Task.source`, a slice of `frame`).
-    pub source: Bytes,
-    /// The Task payload sent to workers, in an allocation of its own (a slice of the socket buffer
-    /// would pin the whole buffer for as long as the task waits). Everything else about the task is
-    /// decoded from it on demand (monitor, scaling), which keeps a queued task small.
-    pub frame: Bytes,
-    /// (worker, assignment sequence) while a worker's slot is taken.
-    pub holder: Option<(WorkerKey, u64)>,
-    /// Identifies the entry's current place in the unassigned FIFO (stale FIFO slots are skipped).
-    pub queue_seq: u64,
-    pub required: BTreeSet<String>,
-    /// Cancels sent to the holder and not yet answered.
-    pub cancels_outstanding: u8,
-    /// The client was removed: answers for this task are no longer sent to it.
-    pub detached: bool,
-}
-
-impl TaskEntry {
-    /// The task as submitted (decoded again from its frame; only the monitor and scaling need it).
-    pub fn task(&self) -> Option<Task> {
-        match crate::wire::decode(&self.frame) {
-            Ok(Message::Task(t)) => Some(t),
-            _ => None,
-        }
-    }
-}
-
-/// Counters that only grow (published as the terminal-state totals and binder counters).
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub terminal: [u64; TaskState::COUNT],
-    /// Events the task table refused, by (state, event kind).
-    pub refused: [[u64; EventKind::COUNT]; TaskState::COUNT],
-    pub received: [u64; Kind::COUNT],
-    pub sent: [u64; Kind::COUNT],
-}
-
-pub struct Scheduler {
-    pub config: Config,
-    pub tasks: IdMap<Bytes, TaskEntry>,
-    /// (task id, queue_seq) in arrival order; entries whose seq no longer matches are skipped.
-    pub unassigned: VecDeque<(Bytes, u64)>,
-    pub queued: usize,
-    pub workers: Workers,
-    pub clients: Clients,
-    pub objects: Objects,
-    pub graphs: Graphs,
-    pub managers: Managers,
-    pub counters: Counters,
-    /// Number of monitor subscribers; per-task monitor messages are only built when someone listens.
-    pub monitors: usize,
-    pub(crate) seq: u64,
-    pub(crate) balance: super::status::BalanceState,
-    pub(crate) timers: super::status::Timers,
-    pub(crate) stats: super::status::ProcessStats,
-}
-
 impl Scheduler {
-    pub fn new(config: Config, now: Instant) -> Self {
-        Scheduler {
-            config,
-            tasks: IdMap::default(),
-            unassigned: VecDeque::new(),
-            queued: 0,
-            workers: Workers::default(),
-            clients: Clients::default(),
-            objects: Objects::default(),
-            graphs: Graphs::default(),
-            managers: Managers::default(),
-            counters: Counters::default(),
-            monitors: 0,
-            seq: 0,
-            balance: Default::default(),
-            timers: super::status::Timers::new(now),
-            stats: Default::default(),
-        }
-    }
-
-    pub(crate) fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
-    }
-
-    /// Queues a payload for a peer on the main socket, counting it by message kind.
-    pub(crate) fn send(&mut self, out: &mut Vec<Output>, to: &Bytes, kind: Kind, frame: Bytes) {
-        self.counters.sent[kind as usize] += 1;
-        out.push(Output::Send {
-            to: to.clone(),
-            frame,
-        });
-    }
-
-    /// Handles one message received from `from` on the main socket.
-    pub fn handle(
-        &mut self,
-        now: Instant,
-        from: &Bytes,
-        msg: Message,
-        raw: &Bytes,
-        out: &mut Vec<Output>,
-    ) {
-        self.counters.received[msg.kind() as usize] += 1;
-        if from.starts_with(b"Client|") {
-            self.clients.touch(from, now);
-        }
-        match msg {
-            Message::Task(task) => self.on_task(task, raw.clone(), out),
-            Message::TaskCancel { task_id, .. } => self.on_task_cancel(from, task_id, raw, out),
-            Message::TaskCancelConfirm { task_id, kind } => {
-                let event = match kind {
-                    CancelConfirmType::Canceled => Event::CancelConfirmCanceled,
-                    CancelConfirmType::CancelFailed => Event::CancelConfirmFailed,
-                    CancelConfirmType::CancelNotFound => Event::CancelConfirmNotFound,
-                };
-                self.on_worker_report(from, &task_id, event, out)
-            }
-            Message::TaskResult(r) => {
-                let id = r.task_id.clone();
-                self.on_worker_report(from, &id, Event::TaskResultReceived(r, raw.clone()), out)
-            }
-            Message::TaskLog { task_id } => match self.tasks.get(&task_id) {
-                Some(e) => {
-                    let client = e.source.clone();
-                    self.send(out, &client, Kind::TaskLog, raw.clone());
-                }
-                None => debug!("task log for unknown task {}", hex(&task_id)),
-            },
-            Message::GraphTask(g) => self.on_graph_task(g, out),
-            Message::ObjectInstruction(o) => self.on_object_instruction(from, o),
-            Message::ClientHeartbeat(h) => self.on_client_heartbeat(now, from, h, out),
-            Message::WorkerHeartbeat(h) => self.on_worker_heartbeat(now, from, h, out),
-            Message::ClientDisconnect { shutdown } => {
-                self.on_client_disconnect(from, shutdown, out)
-            }
-            Message::InformationRequest => debug!(
-                "information request from {} ignored (as 2.9.0)",
-                lossy(from)
-            ),
-            Message::WorkerManagerHeartbeat(h) => {
-                self.on_worker_manager_heartbeat(now, from, h, out)
-            }
-            Message::WorkerDisconnectNotification => {
-                if let Some(k) = self.workers.get(from) {
-                    self.remove_worker(k, "disconnect notification", out);
-                }
-            }
-            Message::NotForScheduler(kind) => out.push(Output::Close {
-                peer: from.clone(),
-                reason: format!("sent {}, which only the scheduler sends", kind.name()),
-            }),
-        }
-        #[cfg(debug_assertions)]
-        self.check_invariants();
-    }
-
-    // ---------------------------------------------------------------- tasks
-
-    fn on_task(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
+    pub(super) fn on_task(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
         if self.tasks.contains_key(&task.task_id) {
             error!("task {} submitted twice: dropped", hex(&task.task_id));
             return;
@@ -218,7 +52,7 @@ impl Scheduler {
         }
     }
 
-    fn enqueue(&mut self, id: &Bytes) {
+    pub(super) fn enqueue(&mut self, id: &Bytes) {
         let seq = self.next_seq();
         if let Some(e) = self.tasks.get_mut(id) {
             e.queue_seq = seq;
@@ -227,7 +61,7 @@ impl Scheduler {
         }
     }
 
-    fn pick_worker_for(&self, task: &Task) -> Option<WorkerKey> {
+    pub(super) fn pick_worker_for(&self, task: &Task) -> Option<WorkerKey> {
         match self.config.allocate {
             Allocate::EvenLoad => self.workers.least_loaded(),
             Allocate::Capability => {
@@ -239,8 +73,8 @@ impl Scheduler {
 
     /// Answers a task the scheduler will not run with a failed result carrying a pickled `SchedulerError`
     /// (what 2.9.0 sends on its own fault path), stored under a fresh object owned by the client.
-    fn fail_task(&mut self, task: &Task, message: &str, out: &mut Vec<Output>) {
-        let id = super::graph::fresh_object_id_for(&task.source);
+    pub(super) fn fail_task(&mut self, task: &Task, message: &str, out: &mut Vec<Output>) {
+        let id = crate::core::graph::fresh_object_id_for(&task.source, self.seeds.bytes16());
         let payload = pickled_exception("scaler.utility.exceptions", "SchedulerError", message);
         let size = payload.len() as u64;
         out.push(Output::Storage(StorageOp::Set {
@@ -255,7 +89,7 @@ impl Scheduler {
         self.counters.terminal[TaskState::Failed as usize] += 1;
     }
 
-    fn pick_worker(&self, id: &Bytes) -> Option<WorkerKey> {
+    pub(super) fn pick_worker(&self, id: &Bytes) -> Option<WorkerKey> {
         match self.config.allocate {
             Allocate::EvenLoad => self.workers.least_loaded(),
             Allocate::Capability => self
@@ -283,7 +117,13 @@ impl Scheduler {
         }
     }
 
-    fn on_task_cancel(&mut self, from: &Bytes, id: Bytes, raw: &Bytes, out: &mut Vec<Output>) {
+    pub(super) fn on_task_cancel(
+        &mut self,
+        from: &Bytes,
+        id: Bytes,
+        raw: &Bytes,
+        out: &mut Vec<Output>,
+    ) {
         if let Some(umbrella) = self.graphs.graph_of(&id) {
             self.cancel_graph(&umbrella, out);
             return;
@@ -296,7 +136,13 @@ impl Scheduler {
         self.apply(&id, Event::TaskCancelRequested(raw.clone()), out);
     }
 
-    fn on_worker_report(&mut self, from: &Bytes, id: &Bytes, event: Event, out: &mut Vec<Output>) {
+    pub(super) fn on_worker_report(
+        &mut self,
+        from: &Bytes,
+        id: &Bytes,
+        event: Event,
+        out: &mut Vec<Output>,
+    ) {
         let name = event.kind().name();
         let sender = self.workers.get(from);
         let Some(entry) = self.tasks.get(id) else {
@@ -462,7 +308,7 @@ impl Scheduler {
         }
     }
 
-    fn mark_dequeued(&mut self, id: &Bytes) {
+    pub(super) fn mark_dequeued(&mut self, id: &Bytes) {
         if let Some(e) = self.tasks.get_mut(id) {
             if e.holder.is_none() && e.state == TaskState::Inactive {
                 // The FIFO slot goes stale (its seq no longer matches) and is skipped by `dispatch_queued`.
@@ -472,7 +318,7 @@ impl Scheduler {
         }
     }
 
-    fn place_on(&mut self, id: &Bytes, w: WorkerKey, out: &mut Vec<Output>) {
+    pub(super) fn place_on(&mut self, id: &Bytes, w: WorkerKey, out: &mut Vec<Output>) {
         let seq = self.workers.assign(w, id.clone());
         let e = self.tasks.get_mut(id).expect("live task");
         e.holder = Some((w, seq));
@@ -482,7 +328,13 @@ impl Scheduler {
         self.send(out, &to, Kind::Task, frame);
     }
 
-    fn send_to_holder(&mut self, id: &Bytes, kind: Kind, frame: Bytes, out: &mut Vec<Output>) {
+    pub(super) fn send_to_holder(
+        &mut self,
+        id: &Bytes,
+        kind: Kind,
+        frame: Bytes,
+        out: &mut Vec<Output>,
+    ) {
         let e = self.tasks.get_mut(id).expect("live task");
         e.cancels_outstanding = e.cancels_outstanding.saturating_add(1);
         if let Some((w, _)) = e.holder {
@@ -492,7 +344,7 @@ impl Scheduler {
     }
 
     /// Frees the worker slot the task holds, if any.
-    fn release(&mut self, id: &Bytes) {
+    pub(super) fn release(&mut self, id: &Bytes) {
         if let Some(e) = self.tasks.get_mut(id) {
             if let Some((w, seq)) = e.holder.take() {
                 self.workers.release(w, seq);
@@ -500,7 +352,7 @@ impl Scheduler {
         }
     }
 
-    fn confirm(&mut self, id: &Bytes, kind: CancelConfirmType, out: &mut Vec<Output>) {
+    pub(super) fn confirm(&mut self, id: &Bytes, kind: CancelConfirmType, out: &mut Vec<Output>) {
         let client = self.tasks[id].source.clone();
         if !self.tasks[id].detached {
             self.send(
@@ -513,7 +365,7 @@ impl Scheduler {
     }
 
     /// Deletes a machine that reached a terminal state.
-    fn finish(
+    pub(super) fn finish(
         &mut self,
         id: &Bytes,
         to: TaskState,
@@ -538,9 +390,7 @@ impl Scheduler {
         }
     }
 
-    // ---------------------------------------------------------------- workers
-
-    fn on_worker_heartbeat(
+    pub(super) fn on_worker_heartbeat(
         &mut self,
         now: Instant,
         from: &Bytes,
@@ -602,130 +452,4 @@ impl Scheduler {
             self.workers.slab[k].lost_since = None;
         }
     }
-
-    // ---------------------------------------------------------------- objects
-
-    fn on_object_instruction(&mut self, from: &Bytes, o: crate::wire::ObjectInstruction) {
-        match o.kind {
-            InstructionType::Create => {
-                // The registered client's own id, so that no object refers into this frame's buffer.
-                let Some(creator) = self
-                    .clients
-                    .registered
-                    .get_key_value(&o.object_user)
-                    .map(|(k, _)| k.clone())
-                else {
-                    error!(
-                        "object create for unknown client {} from {}: ignored",
-                        lossy(&o.object_user),
-                        lossy(from)
-                    );
-                    return;
-                };
-                for (i, id) in o.ids.iter().enumerate() {
-                    let kind = o.types.get(i).copied().unwrap_or(1);
-                    let name = o.names.get(i).map_or(&[][..], |n| &n[..]);
-                    let size = o.sizes.get(i).copied().unwrap_or(0);
-                    self.objects.create(id, creator.clone(), kind, name, size);
-                }
-            }
-            InstructionType::Delete => {
-                for id in &o.ids {
-                    self.objects.release(&o.object_user, id);
-                }
-            }
-            InstructionType::Clear => error!(
-                "clear object instruction from {} ignored (as 2.9.0)",
-                lossy(from)
-            ),
-        }
-    }
-
-    /// Sends the batched deletions to every worker and to the object storage server.
-    pub(crate) fn flush_object_deletes(&mut self, out: &mut Vec<Output>) {
-        if !self.objects.has_pending_deletes() {
-            return;
-        }
-        let keys = self.objects.take_pending_deletes();
-        let ids: Vec<Bytes> = keys.iter().map(|k| Bytes::copy_from_slice(k)).collect();
-        let frame = enc::object_delete(&ids);
-        let workers: Vec<Bytes> = self
-            .workers
-            .slab
-            .iter()
-            .map(|(_, w)| w.id.clone())
-            .collect();
-        for w in workers {
-            self.send(out, &w, Kind::ObjectInstruction, frame.clone());
-        }
-        out.extend(
-            ids.into_iter()
-                .map(|id| Output::Storage(StorageOp::Delete(id))),
-        );
-    }
-
-    /// Asserts the cross-table invariants; run after every event in debug builds, tests and fuzzing.
-    pub fn check_invariants(&self) {
-        // Cheap enough for tests and debug builds up to a few thousand tasks; skip beyond.
-        if self.tasks.len() > 5000 {
-            return;
-        }
-        self.workers.check_invariants();
-        let held: usize = self.workers.slab.iter().map(|(_, w)| w.tasks.len()).sum();
-        let holders = self.tasks.values().filter(|e| e.holder.is_some()).count();
-        assert_eq!(
-            held, holders,
-            "every worker slot belongs to exactly one live task"
-        );
-        let queued = self
-            .tasks
-            .values()
-            .filter(|e| e.state == TaskState::Inactive && e.queue_seq != 0)
-            .count();
-        assert_eq!(
-            queued, self.queued,
-            "queued counter matches the live FIFO entries"
-        );
-        for e in self.tasks.values() {
-            assert!(!e.state.is_terminal());
-            match e.state {
-                TaskState::Inactive => assert!(e.holder.is_none()),
-                _ => assert!(e.holder.is_some(), "{:?} task without holder", e.state),
-            }
-        }
-    }
-}
-
-/// `pickle.dumps(module.name(message), protocol=2)`, which `pickle.loads` on the client turns back into
-/// the exception: PROTO 2, GLOBAL, BINUNICODE, TUPLE1, REDUCE, STOP.
-pub fn pickled_exception(module: &str, name: &str, message: &str) -> Bytes {
-    let mut p = vec![0x80, 2, b'c'];
-    p.extend_from_slice(module.as_bytes());
-    p.push(b'\n');
-    p.extend_from_slice(name.as_bytes());
-    p.push(b'\n');
-    p.push(b'X');
-    p.extend_from_slice(&(message.len() as u32).to_le_bytes());
-    p.extend_from_slice(message.as_bytes());
-    p.extend_from_slice(&[0x85, b'R', b'.']);
-    Bytes::from(p)
-}
-
-/// `part`, a zero-copy field of `old`, as the same bytes of `new` (a copy of `old`); a field that is
-/// not inside `old` (a re-encoded graph node's) is copied on its own.
-fn rebase(old: &Bytes, new: &Bytes, part: &Bytes) -> Bytes {
-    let start = (part.as_ptr() as usize).wrapping_sub(old.as_ptr() as usize);
-    if !part.is_empty() && start <= old.len() && start + part.len() <= old.len() {
-        new.slice(start..start + part.len())
-    } else {
-        Bytes::copy_from_slice(part)
-    }
-}
-
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-pub fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(b)
 }
