@@ -416,3 +416,166 @@ pub fn fresh_object_id(like: &[u8], random: [u8; 16]) -> Bytes {
     id.extend_from_slice(&random);
     Bytes::from(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    /// A graph `g` of client `c` whose nodes name their dependencies as task arguments.
+    fn graph(nodes: &[(&str, &[&str])], targets: &[&str]) -> GraphTask {
+        GraphTask {
+            task_id: b("g"),
+            source: b("Client|c"),
+            targets: targets.iter().map(|t| b(t)).collect(),
+            graph: nodes
+                .iter()
+                .map(|(id, deps)| Task {
+                    task_id: b(id),
+                    source: b("Client|c"),
+                    metadata: Bytes::new(),
+                    func_object_id: Bytes::from(vec![1; 32]),
+                    args: deps
+                        .iter()
+                        .map(|d| TaskArg {
+                            is_task: true,
+                            data: b(d),
+                        })
+                        .chain(std::iter::once(TaskArg {
+                            is_task: false,
+                            data: b("plain-object"),
+                        }))
+                        .collect(),
+                    capabilities: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn graphs() -> Graphs {
+        Graphs::new(IdBuild::with_keys(3, 4))
+    }
+
+    fn ids(tasks: &[Task]) -> Vec<Bytes> {
+        tasks.iter().map(|t| t.task_id.clone()).collect()
+    }
+
+    #[test]
+    fn nodes_run_in_dependency_order_with_arguments_rewritten_to_results() {
+        let mut gs = graphs();
+        let g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["a", "b"])], &["c"]);
+        let added = gs.add(&g);
+        assert_eq!(added[2], (b("c"), true, vec![b("a"), b("b")]));
+        assert!(gs.knows(&b("g")) && gs.knows(&b("b")) && !gs.knows(&b("x")));
+        assert_eq!(gs.graph_of(&b("b")), Some(b("g")));
+        let (ready, finished) = gs.take_ready(&b("g")).unwrap();
+        assert_eq!((ids(&ready), finished), (vec![b("a")], false));
+        assert_eq!(gs.take_ready(&b("g")).unwrap().0, vec![], "a runs once");
+
+        let done = gs.node_result(&b("a"), &[b("ra")]);
+        assert!(matches!(done, NodeResult::Done { ref garbage, .. } if garbage.is_empty()));
+        let (ready, _) = gs.take_ready(&b("g")).unwrap();
+        assert_eq!(ids(&ready), vec![b("b")]);
+        let arg = &ready[0].args[0];
+        assert_eq!((arg.is_task, &arg.data[..]), (false, &b"ra"[..]));
+        assert_eq!(ready[0].args[1].data, b("plain-object"));
+
+        // b done: a is still needed by c, nothing to collect yet.
+        gs.node_result(&b("b"), &[b("rb")]);
+        let (ready, _) = gs.take_ready(&b("g")).unwrap();
+        assert_eq!(ids(&ready), vec![b("c")]);
+        let args: Vec<&[u8]> = ready[0].args.iter().map(|a| &a.data[..]).collect();
+        assert_eq!(args, vec![&b"ra"[..], b"rb", b"plain-object"]);
+
+        // c done: a and b are intermediates nobody needs; c is a target and is kept.
+        let NodeResult::Done {
+            umbrella,
+            client,
+            mut garbage,
+        } = gs.node_result(&b("c"), &[b("rc")])
+        else {
+            panic!("c is a node")
+        };
+        garbage.sort();
+        assert_eq!(
+            (umbrella, client, garbage),
+            (b("g"), b("Client|c"), vec![b("ra"), b("rb")])
+        );
+        assert_eq!(gs.take_ready(&b("g")), Some((vec![], true)), "nothing left");
+        assert_eq!(gs.finish(&b("g")), Some(Some(b("Client|c"))));
+        assert!(gs.graphs.is_empty() && gs.node_of.is_empty());
+        assert_eq!(gs.node_result(&b("c"), &[]), NodeResult::NotANode);
+    }
+
+    #[test]
+    fn a_failure_names_every_node_that_will_not_run() {
+        let mut gs = graphs();
+        gs.add(&graph(
+            &[("a", &[]), ("b", &[]), ("c", &["a"]), ("d", &["b"])],
+            &["c", "d"],
+        ));
+        gs.take_ready(&b("g"));
+        gs.node_result(&b("b"), &[b("rb")]);
+        gs.take_ready(&b("g"));
+        let (client, detached, victims) = gs.abort_victims(&b("g"), &b("a")).unwrap();
+        assert_eq!((client, detached), (b("Client|c"), false));
+        assert_eq!(
+            victims,
+            vec![b("c"), b("d")],
+            "b finished; a is the failed node"
+        );
+    }
+
+    #[test]
+    fn cancel_confirms_waiting_nodes_and_ends_when_nothing_runs() {
+        let mut gs = graphs();
+        gs.add(&graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"])], &["c"]));
+        gs.take_ready(&b("g"));
+        assert_eq!(gs.begin_cancel(&b("g")), Some(vec![b("a")]));
+        assert_eq!(gs.begin_cancel(&b("g")), None, "already canceling");
+        let s = gs.settle_canceled(&b("g")).unwrap();
+        assert_eq!(
+            s,
+            Settled {
+                client: Some(b("Client|c")),
+                canceled: vec![b("b"), b("c")],
+                done: false
+            },
+            "a still runs"
+        );
+        // a's result while canceling counts as canceled, and ends the graph.
+        assert_eq!(
+            gs.node_result(&b("a"), &[b("ra")]),
+            NodeResult::Canceling(b("g"))
+        );
+        assert!(gs.node_canceled(&b("g"), &b("a")));
+        let s = gs.settle_canceled(&b("g")).unwrap();
+        assert_eq!((s.canceled, s.done), (vec![], true));
+        assert!(gs.graphs.is_empty() && gs.node_of.is_empty());
+        assert!(!gs.node_canceled(&b("g"), &b("a")));
+    }
+
+    #[test]
+    fn settling_needs_a_canceling_graph_and_detached_graphs_answer_nobody() {
+        let mut gs = graphs();
+        gs.add(&graph(&[("a", &[]), ("b", &["a"])], &["b"]));
+        gs.take_ready(&b("g"));
+        assert_eq!(gs.settle_canceled(&b("g")), None, "not canceling");
+        assert_eq!(gs.detach_client(&b("Client|other")), Vec::<Bytes>::new());
+        assert_eq!(gs.detach_client(&b("Client|c")), vec![b("g")]);
+        assert_eq!(
+            gs.detach_client(&b("Client|c")),
+            Vec::<Bytes>::new(),
+            "once"
+        );
+        gs.begin_cancel(&b("g"));
+        let s = gs.settle_canceled(&b("g")).unwrap();
+        assert_eq!((s.client, s.canceled), (None, vec![b("b")]));
+        assert_eq!(gs.abort_victims(&b("g"), &b("a")).map(|v| v.1), Some(true));
+        assert_eq!(gs.finish(&b("g")), Some(None));
+        assert_eq!(gs.finish(&b("g")), None);
+    }
+}
