@@ -1,5 +1,6 @@
-//! Clients: registration by heartbeat, the task -> client mapping, disconnect, shutdown and timeout
-//! (SCHEDULER_SPEC.md §3.1, §3.2).
+//! Clients: who is registered (by heartbeat, with its last one) and how many live tasks each has; the
+//! orchestrator's `scheduler::clients` acts on disconnect, shutdown and timeout (docs/design.md,
+//! "Clients, objects, graphs, balancing, scaling").
 use crate::hash::{IdBuild, IdMap};
 use crate::wire::ClientHeartbeat;
 use bytes::Bytes;

@@ -1,7 +1,7 @@
 //! Graph tasks (DAGs): dependency ordering, argument rewriting, intermediate-result cleanup, failure
-//! propagation and cancel (SCHEDULER_SPEC.md §3.8, FLOWS F4/F5d).
+//! propagation and cancel (docs/design.md, "Clients, objects, graphs, balancing, scaling").
 //!
-//! Unlike 2.9.0 (§9 "graph cancel hang"), a cancel cancels every node that has not started, including
+//! Unlike 2.9.0 (whose graph cancel can hang), a cancel cancels every node that has not started, including
 //! nodes that only become ready after a running node is cancelled, so the umbrella confirm always comes.
 use crate::hash::{IdBuild, IdMap, IdSet};
 use crate::wire::{GraphTask, Task, TaskArg};

@@ -1,4 +1,4 @@
-//! Object bookkeeping (SCHEDULER_SPEC.md §3.9): who created each object and which ids are due for
+//! Object bookkeeping (docs/design.md, "Clients, objects, graphs, balancing, scaling"): who created each object and which ids are due for
 //! deletion on the workers and in the object storage server.
 //!
 //! In 2.9.0 an object's only "block" is its creator, so the creator letting go (a delete instruction,

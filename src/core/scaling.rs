@@ -1,4 +1,6 @@
-//! Worker managers: registration, heartbeat echo and scaling commands (SCHEDULER_SPEC.md §3.12, §5.4).
+//! Worker managers (registered by heartbeat, with their workers) and the scaling policies, which decide
+//! each manager's command from a `Demand` the orchestrator describes (docs/design.md, "Clients,
+//! objects, graphs, balancing, scaling").
 use super::Scaling;
 use crate::hash::{IdBuild, IdMap};
 use crate::wire::{Capability, WorkerManagerHeartbeat};

@@ -1,5 +1,6 @@
-//! Periodic routines (timeouts, deletion flush, balancing, status) and everything published to monitors
-//! (SCHEDULER_SPEC.md §3.14-§3.16).
+//! State of the periodic routines: their timers, the balancer's stability count, and the figures the
+//! shell measures. The routines themselves are `scheduler::periodic` (docs/design.md, "Clients,
+//! objects, graphs, balancing, scaling").
 use super::task::TaskState;
 use crate::schema::common_capnp;
 use bytes::Bytes;
