@@ -5,7 +5,7 @@ use crate::hash::{IdBuild, IdMap};
 use crate::wire::ClientHeartbeat;
 use bytes::Bytes;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct ClientInfo {
@@ -44,6 +44,37 @@ impl Clients {
         }
     }
 
+    /// Records a heartbeat; returns whether it registered a new client.
+    pub fn heartbeat(&mut self, id: &Bytes, h: ClientHeartbeat, now: Instant) -> bool {
+        match self.registered.get_mut(id) {
+            Some(c) => {
+                c.last_seen = now;
+                c.heartbeat = h;
+                false
+            }
+            None => {
+                self.registered.insert(
+                    id.clone(),
+                    ClientInfo {
+                        connected_at: now,
+                        last_seen: now,
+                        heartbeat: h,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Registered clients silent for longer than `limit`.
+    pub fn timed_out(&self, now: Instant, limit: Duration) -> Vec<Bytes> {
+        self.registered
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.last_seen) > limit)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     pub fn touch(&mut self, id: &[u8], now: Instant) {
         if let Some(c) = self.registered.get_mut(id) {
             c.last_seen = now;
@@ -65,5 +96,31 @@ impl Clients {
 
     pub fn num_tasks(&self, client: &[u8]) -> usize {
         self.tasks.get(client).map_or(0, |n| *n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_register_once_and_silence_times_out() {
+        let mut c = Clients::new(IdBuild::with_keys(7, 8));
+        let (t0, id) = (Instant::now(), Bytes::from_static(b"Client|1"));
+        assert!(c.heartbeat(&id, ClientHeartbeat::default(), t0));
+        assert!(!c.heartbeat(&id, ClientHeartbeat::default(), t0 + Duration::from_secs(5)));
+        assert!(c.is_registered(b"Client|1"));
+        let limit = Duration::from_secs(10);
+        assert!(c.timed_out(t0 + Duration::from_secs(15), limit).is_empty());
+        assert_eq!(
+            c.timed_out(t0 + Duration::from_secs(16), limit),
+            vec![id.clone()]
+        );
+        c.add_task(&id);
+        c.add_task(&id);
+        c.remove_task(&id);
+        assert_eq!(c.num_tasks(b"Client|1"), 1);
+        c.remove_task(&id);
+        assert!(c.tasks.is_empty(), "a client without tasks leaves no entry");
     }
 }

@@ -1,6 +1,5 @@
 //! The orchestrator's client path: heartbeats, disconnect and shutdown, removal and timeouts.
 use super::{lossy, Scheduler};
-use crate::core::client::ClientInfo;
 use crate::core::task::Event;
 use crate::core::Output;
 use crate::wire::{encode as enc, ClientHeartbeat, Kind};
@@ -18,22 +17,8 @@ impl Scheduler {
     ) {
         let echo = enc::client_heartbeat_echo(&self.config.storage_address);
         self.send(out, from, Kind::ClientHeartbeatEcho, echo);
-        match self.clients.registered.get_mut(from) {
-            Some(c) => {
-                c.last_seen = now;
-                c.heartbeat = h;
-            }
-            None => {
-                info!("client {} connected", lossy(from));
-                self.clients.registered.insert(
-                    from.clone(),
-                    ClientInfo {
-                        connected_at: now,
-                        last_seen: now,
-                        heartbeat: h,
-                    },
-                );
-            }
+        if self.clients.heartbeat(from, h, now) {
+            info!("client {} connected", lossy(from));
         }
     }
 
@@ -116,14 +101,7 @@ impl Scheduler {
 
     pub(crate) fn client_timeouts(&mut self, now: Instant, out: &mut Vec<Output>) {
         let limit = self.config.client_timeout;
-        let dead: Vec<Bytes> = self
-            .clients
-            .registered
-            .iter()
-            .filter(|(_, c)| now.saturating_duration_since(c.last_seen) > limit)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in dead {
+        for id in self.clients.timed_out(now, limit) {
             warn!(
                 "client {} timed out after {:?} without a heartbeat",
                 lossy(&id),
