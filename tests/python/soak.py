@@ -1,0 +1,572 @@
+"""Soak test: scaler-rs under the native load generator plus real Scaler 2.9.0 workers and clients, with kill -9
+of a real worker or a real client (alternating, each replaced at once) every few seconds.
+
+Run it through scripts/soak.sh (which finds the venv and the binaries). Loopback only, bounded in time.
+
+Routing: the scheduler runs `allocate=capability`; the load generator's tasks require `native` (its workers offer
+it) and the real clients' tasks require `py` (the real workers offer it), so each side checks its own answers:
+  * the load generator (scaler-rs-bench, run back to back) counts answered / duplicate / missing per task id;
+  * each real client (soak_client.py) counts, at its agent, TaskResult messages per submitted task id and checks
+    every value; a killed client's unanswered tasks are "failed to a dead client".
+The scheduler's RSS (VmRSS) and open descriptors (/proc/PID/fd) are sampled into a CSV with its metrics.
+Checks (any failure exits 1):
+  native: every run exited 0, answered == submitted, 0 duplicates, total >= --min-native-tasks
+  python: 0 duplicates, 0 unknown results, 0 wrong values; clients that were not killed: 0 missing
+  kills: at least one of each kind; no real peer exited that was not killed or stopped by the driver
+  RSS: median over the first window after warm-up vs median over the last window of the load phase: end <= 1.10 x start
+  fds: idle before any peer connected vs idle after every peer left: end <= start
+  scheduler: alive throughout; after the peers left, no live task, client, worker or object; every task that
+  arrived reached exactly one terminal state; SIGTERM exits 0.
+"""
+import argparse
+import csv
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+from harness import free_port, wait_port
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--binary", required=True, help="scaler-rs binary under test")
+    p.add_argument("--bench", required=True, help="scaler-rs-bench (the native load generator)")
+    p.add_argument("--minutes", type=float, default=10.0, help="load phase length (default 10)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="the load phase is extended until --min-native-tasks are done, up to this (default 2 x --minutes)")
+    p.add_argument("--min-native-tasks", type=int, default=None,
+                   help="native tasks the run must complete (default 100000 per minute: 1M for 10 minutes)")
+    p.add_argument("--out", required=True, help="directory for the CSV, summary.json and logs")
+    p.add_argument("--python-workers", type=int, default=3, help="real worker slots (default 3)")
+    p.add_argument("--python-clients", type=int, default=3, help="real client slots (default 3)")
+    p.add_argument("--kill-interval", type=float, default=5.0, help="seconds between kills (default 5)")
+    p.add_argument("--native-tasks", type=int, default=50000, help="tasks per load generator run (default 50000)")
+    p.add_argument("--native-clients", type=int, default=2)
+    p.add_argument("--native-workers", type=int, default=2)
+    p.add_argument("--native-window", type=int, default=500)
+    p.add_argument("--native-pause", type=float, default=2.0,
+                   help="seconds between load generator runs (default 2: the machine is shared)")
+    p.add_argument("--warmup-seconds", type=float, default=None,
+                   help="RSS 'start' is the median over the window after this (default min(60, max(30, 10%% of the load)))")
+    p.add_argument("--window-seconds", type=float, default=None,
+                   help="length of the RSS start and end windows (default min(60, max(10, 10%% of the load)))")
+    p.add_argument("--sample-seconds", type=float, default=2.0)
+    p.add_argument("--client-timeout-seconds", type=int, default=10)
+    p.add_argument("--seed", type=int, default=None, help="seed of the victim choices (default: random, printed)")
+    return p.parse_args()
+
+
+def now():
+    return time.monotonic()
+
+
+class Soak:
+    def __init__(self, a):
+        self.a = a
+        self.out = os.path.abspath(a.out)
+        self.logs = os.path.join(self.out, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        self.seed = a.seed if a.seed is not None else random.randrange(1 << 32)
+        self.rng = random.Random(self.seed)
+        self.min_native = a.min_native_tasks if a.min_native_tasks is not None else int(100000 * a.minutes)
+        self.max_minutes = a.max_minutes if a.max_minutes is not None else 2 * a.minutes
+        self.failures = []
+        self.lock = threading.Lock()
+        self.phase = "idle-start"
+        self.t0 = now()
+        self.load_end = None  # set when the load phase ends
+        self.stop_load = threading.Event()
+        self.stop_file = os.path.join(self.out, "clients.stop")
+        if os.path.exists(self.stop_file):
+            os.unlink(self.stop_file)
+        self.samples = []
+        self.native = {"runs": 0, "failed_runs": 0, "tasks": 0, "answered": 0, "duplicates": 0, "missing": 0,
+                       "seconds": 0.0}
+        self.kills = {"worker": 0, "client": 0}
+        self.procs = []  # every process group we started, for the final cleanup
+        self.worker_slots = []
+        self.client_slots = []
+        self.client_records = []  # finished clients: dicts from their logs
+        self.n_spawned = 0
+
+    # ---- processes -------------------------------------------------------------------------------------------
+    def spawn(self, args, name):
+        self.n_spawned += 1
+        path = os.path.join(self.logs, f"{self.n_spawned:04d}-{name}.log")
+        log = open(path, "w")
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.out)
+        log.close()
+        p.log_path = path
+        p.started = now()
+        p.killed = False
+        p.stopped = False
+        self.procs.append(p)
+        return p
+
+    def fail(self, msg):
+        with self.lock:
+            self.failures.append(msg)
+        print(f"FAIL: {msg}", flush=True)
+
+    def start_scheduler(self):
+        self.base = free_port(5)
+        self.addr = f"tcp://127.0.0.1:{self.base}"
+        self.metrics_port = self.base + 3
+        args = [self.a.binary, self.addr, "--metrics-address", f"tcp://127.0.0.1:{self.metrics_port}",
+                "--policy-engine-type", "simple", "--policy-content", "allocate=capability; scaling=no",
+                "--client-timeout-seconds", str(self.a.client_timeout_seconds),
+                "--logging-level", "INFO", "--logging-paths", os.path.join(self.logs, "scheduler.log")]
+        self.sched = self.spawn(args, "scheduler-stdout")
+        wait_port(self.base)
+        wait_port(self.metrics_port)
+
+    def metrics(self):
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        m = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                try:
+                    m[k] = float(v)
+                except ValueError:
+                    pass
+        return m
+
+    def start_worker(self, k):
+        wm_id = f"soak-w{k}-{self.n_spawned}"
+        p = self.spawn([os.path.join(VENV_BIN, "scaler_worker_manager"), "baremetal_native", "--mode", "fixed",
+                        "--max-task-concurrency", "1", "--worker-manager-id", wm_id,
+                        "--per-worker-capabilities", "py", self.addr], "worker")
+        self.worker_slots[k] = p
+
+    def spawn_client(self, k):
+        self.n_spawned += 1
+        count_log = os.path.join(self.logs, f"{self.n_spawned:04d}-client.counts")
+        path = os.path.join(self.logs, f"{self.n_spawned:04d}-client.log")
+        log = open(path, "w")
+        p = subprocess.Popen([sys.executable, os.path.join(HERE, "soak_client.py"), self.addr, count_log,
+                              self.stop_file, "py"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             cwd=self.out)
+        log.close()
+        p.log_path, p.count_log, p.started, p.killed, p.stopped = path, count_log, now(), False, False
+        self.procs.append(p)
+        self.client_slots[k] = p
+
+    def kill_group(self, p, sig=signal.SIGKILL):
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    # ---- the client count logs ---------------------------------------------------------------------------------
+    @staticmethod
+    def read_counts(path):
+        r = {"submitted": 0, "answered": 0, "duplicates": 0, "unknown": 0, "wrong": 0, "missing": None,
+             "batches": 0}
+        try:
+            lines = open(path).read().splitlines()
+        except FileNotFoundError:
+            return r
+        for line in lines:
+            f = line.split()
+            if not f:
+                continue
+            if f[0] == "S" and len(f) == 2:
+                r["submitted"] = int(f[1])
+            elif f[0] == "A" and len(f) == 6:
+                r["answered_submitted"] = int(f[1])
+                r["answered"], r["duplicates"], r["unknown"], r["wrong"] = map(int, f[2:6])
+                r["batches"] += 1
+            elif f[0] == "END" and len(f) == 7:
+                r["submitted"] = int(f[1])
+                r["answered"], r["duplicates"], r["unknown"], r["wrong"], r["missing"] = map(int, f[2:7])
+        return r
+
+    def retire_client(self, p, how):
+        rec = self.read_counts(p.count_log)
+        rec.update({"how": how, "exit": p.returncode, "log": os.path.basename(p.log_path),
+                    "seconds": round(now() - p.started, 1)})
+        self.client_records.append(rec)
+        if rec["duplicates"] or rec["unknown"] or rec["wrong"]:
+            self.fail(f"client {rec['log']}: {rec['duplicates']} duplicates, {rec['unknown']} unknown results, "
+                      f"{rec['wrong']} wrong values")
+        if how == "stopped" and (p.returncode != 0 or rec["missing"] != 0):
+            self.fail(f"client {rec['log']} (not killed): exit {p.returncode}, missing {rec['missing']}")
+
+    # ---- threads -------------------------------------------------------------------------------------------------
+    def sampler(self):
+        path = os.path.join(self.out, "soak.csv")
+        cols = ["t_s", "phase", "rss_kib", "fds", "connections_open", "workers", "clients", "tasks_live",
+                "queued", "objects", "native_answered", "kills"]
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            while self.sched.poll() is None and not self.stop_sampling.is_set():
+                row = self.sample()
+                if row:
+                    self.samples.append(row)
+                    w.writerow([row[c] for c in cols])
+                    f.flush()
+                self.stop_sampling.wait(self.a.sample_seconds)
+
+    def sample(self):
+        pid = self.sched.pid
+        try:
+            rss = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:"))
+            fds = len(os.listdir(f"/proc/{pid}/fd"))
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            return None
+        try:
+            m = self.metrics()
+        except OSError:
+            m = {}
+        live = sum(v for k, v in m.items() if k.startswith("scaler_tasks{"))
+        with self.lock:
+            return {"t_s": round(now() - self.t0, 1), "phase": self.phase, "rss_kib": rss, "fds": fds,
+                    "connections_open": int(m.get("scaler_connections_open", -1)),
+                    "workers": int(m.get("scaler_workers", -1)), "clients": int(m.get("scaler_clients", -1)),
+                    "tasks_live": int(live), "queued": int(m.get("scaler_queued_tasks", -1)),
+                    "objects": int(m.get("scaler_objects", -1)), "native_answered": self.native["answered"],
+                    "kills": self.kills["worker"] + self.kills["client"]}
+
+    def native_loop(self):
+        a = self.a
+        run = 0
+        while not self.stop_load.is_set():
+            run += 1
+            args = ["nice", "-n", "5", a.bench, "--scheduler", self.addr, "--clients", str(a.native_clients),
+                    "--workers", str(a.native_workers), "--tasks", str(a.native_tasks),
+                    "--window", str(a.native_window), "--capability", "native", "--timeout-seconds", "180", "--json"]
+            t = now()
+            try:
+                r = subprocess.run(args, capture_output=True, text=True, timeout=240)
+                out, err, rc = r.stdout, r.stderr, r.returncode
+            except subprocess.TimeoutExpired as e:
+                out, err, rc = e.stdout or "", e.stderr or "", "timeout"
+            try:
+                j = json.loads(out.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                j = None
+            with self.lock:
+                self.native["runs"] += 1
+                self.native["seconds"] += now() - t
+                self.native["tasks"] += a.native_tasks
+                if j:
+                    self.native["answered"] += j["answered"]
+                    self.native["duplicates"] += j["duplicates"]
+                    self.native["missing"] += j["missing"]
+                else:
+                    self.native["missing"] += a.native_tasks
+            if rc != 0 or not j:
+                with self.lock:
+                    self.native["failed_runs"] += 1
+                with open(os.path.join(self.logs, f"native-run-{run}.err"), "w") as f:
+                    f.write(f"exit {rc}\n{out}\n{err}")
+                self.fail(f"native run {run}: exit {rc}: {(err or out).strip()[-300:]}")
+            self.stop_load.wait(a.native_pause)
+
+    # ---- the run ---------------------------------------------------------------------------------------------------
+    def reap_unexpected(self):
+        """A real peer that exited although nobody killed or stopped it is a failure (and is replaced)."""
+        for k, p in enumerate(self.worker_slots):
+            if p.poll() is not None and not p.killed and not p.stopped:
+                self.fail(f"worker {os.path.basename(p.log_path)} exited by itself with {p.returncode}")
+                self.start_worker(k)
+        for k, p in enumerate(self.client_slots):
+            if p.poll() is not None and not p.killed and not p.stopped:
+                self.retire_client(p, "exited")
+                self.fail(f"client {os.path.basename(p.log_path)} exited by itself with {p.returncode}")
+                self.spawn_client(k)
+
+    def kill_one(self, kind):
+        slots = self.worker_slots if kind == "worker" else self.client_slots
+        k = self.rng.randrange(len(slots))
+        p = slots[k]
+        p.killed = True
+        self.kill_group(p)
+        p.wait()
+        with self.lock:
+            self.kills[kind] += 1
+        if kind == "worker":
+            self.start_worker(k)
+        else:
+            self.retire_client(p, "killed")
+            self.spawn_client(k)
+
+    def run(self):
+        a = self.a
+        print(f"soak: {a.binary}, load {a.minutes} min (up to {self.max_minutes} until {self.min_native} native "
+              f"tasks), seed {self.seed}, out {self.out}", flush=True)
+        self.start_scheduler()
+        self.stop_sampling = threading.Event()
+        sampler = threading.Thread(target=self.sampler, daemon=True)
+        sampler.start()
+        time.sleep(3 * a.sample_seconds)  # idle samples before any peer connects
+        with self.lock:
+            self.phase = "warmup"
+        load_start = now()
+        duration = a.minutes * 60
+        self.warmup = a.warmup_seconds if a.warmup_seconds is not None else min(60.0, max(30.0, 0.1 * duration))
+        self.window = a.window_seconds if a.window_seconds is not None else min(60.0, max(10.0, 0.1 * duration))
+        self.worker_slots = [None] * a.python_workers
+        self.client_slots = [None] * a.python_clients
+        for k in range(a.python_workers):
+            self.start_worker(k)
+        for k in range(a.python_clients):
+            self.spawn_client(k)
+        native = threading.Thread(target=self.native_loop, daemon=True)
+        native.start()
+        kinds = ["worker", "client"]
+        next_kill = now() + a.kill_interval
+        n = 0
+        hard_end = load_start + self.max_minutes * 60
+        while True:
+            t = now()
+            if t - load_start >= self.warmup and self.phase == "warmup":
+                with self.lock:
+                    self.phase = "load"
+            if t - load_start >= duration and (self.native["answered"] >= self.min_native or t >= hard_end):
+                break
+            if self.sched.poll() is not None:
+                self.fail(f"scheduler exited with {self.sched.returncode} during the load phase")
+                break
+            self.reap_unexpected()
+            if t >= next_kill:
+                self.kill_one(kinds[n % 2])
+                n += 1
+                next_kill += a.kill_interval
+            time.sleep(0.2)
+        self.load_seconds = now() - load_start
+        self.load_end_t = now() - self.t0
+        with self.lock:
+            self.phase = "drain"
+        print(f"soak: load phase over after {self.load_seconds:.0f} s; draining", flush=True)
+        # Stop: clients finish their batch and exit cleanly; the load generator finishes its run.
+        self.stop_load.set()
+        open(self.stop_file, "w").close()
+        deadline = now() + 240
+        for p in self.client_slots:
+            p.stopped = True
+        for p in self.client_slots:
+            try:
+                p.wait(timeout=max(1, deadline - now()))
+            except subprocess.TimeoutExpired:
+                self.kill_group(p)
+                p.wait()
+                self.fail(f"client {os.path.basename(p.log_path)} did not stop within 240 s")
+            self.retire_client(p, "stopped")
+        native.join(timeout=300)
+        if native.is_alive():
+            self.fail("the load generator did not finish its last run")
+        for p in self.worker_slots:
+            p.stopped = True
+            self.kill_group(p, signal.SIGTERM)
+        for p in self.worker_slots:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill_group(p)
+                p.wait()
+        # Wait for the scheduler to forget every peer (a killed client after the client timeout).
+        end_state = None
+        deadline = now() + 60 + 3 * a.client_timeout_seconds
+        while now() < deadline and self.sched.poll() is None:
+            try:
+                m = self.metrics()
+            except OSError:
+                time.sleep(0.5)
+                continue
+            live = sum(v for k, v in m.items() if k.startswith("scaler_tasks{"))
+            end_state = m
+            if (m.get("scaler_clients") == 0 and m.get("scaler_workers") == 0 and live == 0
+                    and m.get("scaler_objects") == 0 and m.get("scaler_connections_open", 0) == 0):
+                break
+            time.sleep(0.5)
+        with self.lock:
+            self.phase = "idle-end"
+        time.sleep(3 * a.sample_seconds)
+        self.end_metrics = end_state or {}
+        self.stop_sampling.set()
+        sampler.join(timeout=10)
+        alive = self.sched.poll() is None
+        if not alive:
+            self.fail(f"scheduler exited with {self.sched.returncode}")
+        else:
+            self.sched.send_signal(signal.SIGTERM)
+            try:
+                rc = self.sched.wait(timeout=15)
+                if rc != 0:
+                    self.fail(f"scheduler exited {rc} on SIGTERM")
+            except subprocess.TimeoutExpired:
+                self.fail("scheduler did not exit within 15 s of SIGTERM")
+        return self.report()
+
+    def scheduler_log_figures(self):
+        """Informational figures from the scheduler's log (not checks: the log wording may change)."""
+        r = {"python_workers_lost": 0, "python_worker_tasks_redispatched": 0, "clients_timed_out": 0, "lines": 0,
+             "warnings": 0, "errors": 0}
+        pat = re.compile(r"worker Worker\|FIX\|.* disconnected \(connection lost\), re-dispatching (\d+) task")
+        try:
+            for line in open(os.path.join(self.logs, "scheduler.log"), errors="replace"):
+                r["lines"] += 1
+                r["warnings"] += " WARNING " in line
+                r["errors"] += " ERROR " in line
+                r["clients_timed_out"] += "without a heartbeat" in line
+                m = pat.search(line)
+                if m:
+                    r["python_workers_lost"] += 1
+                    r["python_worker_tasks_redispatched"] += int(m.group(1))
+        except FileNotFoundError:
+            pass
+        return r
+
+    def write_downsampled(self, every):
+        """soak-summary.csv: one sample per `every` seconds (plus phase changes), small enough to commit."""
+        cols = list(self.samples[0].keys()) if self.samples else []
+        with open(os.path.join(self.out, "soak-summary.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            last_t, last_phase = None, None
+            for i, r in enumerate(self.samples):
+                if (last_t is None or r["t_s"] - last_t >= every or r["phase"] != last_phase
+                        or i == len(self.samples) - 1):
+                    w.writerow([r[c] for c in cols])
+                    last_t, last_phase = r["t_s"], r["phase"]
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                self.kill_group(p)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    # ---- the report --------------------------------------------------------------------------------------------------
+    def report(self):
+        a = self.a
+        s = self.samples
+        idle_start = [r for r in s if r["phase"] == "idle-start"]
+        idle_end = [r for r in s if r["phase"] == "idle-end"]
+        load = [r for r in s if r["phase"] == "load"]
+        lstart = self.load_end_t - self.load_seconds  # t_s of the load start
+        w0 = [r for r in load if lstart + self.warmup <= r["t_s"] < lstart + self.warmup + self.window]
+        w1 = [r for r in load if r["t_s"] >= self.load_end_t - self.window]
+        med = lambda rows, k: statistics.median(r[k] for r in rows) if rows else None  # noqa: E731
+        rss = {"idle_start_kib": med(idle_start, "rss_kib"), "start_kib": med(w0, "rss_kib"),
+               "end_kib": med(w1, "rss_kib"), "max_kib": max((r["rss_kib"] for r in s), default=None),
+               "idle_end_kib": med(idle_end, "rss_kib"),
+               "start_window_s": [round(lstart + self.warmup, 1), round(lstart + self.warmup + self.window, 1)],
+               "end_window_s": [round(self.load_end_t - self.window, 1), round(self.load_end_t, 1)]}
+        fds = {"idle_start": min((r["fds"] for r in idle_start), default=None),
+               "idle_end": max((r["fds"] for r in idle_end), default=None),
+               "load_start_median": med(w0, "fds"), "load_end_median": med(w1, "fds"),
+               "max": max((r["fds"] for r in s), default=None)}
+        if rss["start_kib"] is None or rss["end_kib"] is None:
+            self.fail("not enough RSS samples for the start and end windows")
+        elif rss["end_kib"] > 1.10 * rss["start_kib"]:
+            self.fail(f"RSS grew: {rss['start_kib']} KiB after warm-up -> {rss['end_kib']} KiB at the end (>10%)")
+        if fds["idle_start"] is None or fds["idle_end"] is None:
+            self.fail("not enough idle fd samples")
+        elif fds["idle_end"] > fds["idle_start"]:
+            self.fail(f"open fds grew: {fds['idle_start']} idle at the start -> {fds['idle_end']} idle at the end")
+        nat = self.native
+        if nat["duplicates"] or nat["missing"] or nat["failed_runs"] or nat["answered"] != nat["tasks"]:
+            self.fail(f"native: {nat}")
+        if nat["answered"] < self.min_native:
+            self.fail(f"native: only {nat['answered']} tasks answered, fewer than {self.min_native}")
+        recs = self.client_records
+        py = {"clients": len(recs), "killed_clients": sum(r["how"] == "killed" for r in recs),
+              "submitted": sum(r["submitted"] for r in recs), "answered": sum(r["answered"] for r in recs),
+              "duplicates": sum(r["duplicates"] for r in recs), "unknown": sum(r["unknown"] for r in recs),
+              "wrong": sum(r["wrong"] for r in recs),
+              "missing": sum(r["missing"] or 0 for r in recs if r["how"] != "killed"),
+              "failed_to_dead_client": sum(r["submitted"] - r["answered"] for r in recs if r["how"] == "killed")}
+        if py["answered"] == 0:
+            self.fail("python: no task answered")
+        for kind in ("worker", "client"):
+            if self.kills[kind] == 0:
+                self.fail(f"no {kind} was killed")
+        m = self.end_metrics
+        live = {k: v for k, v in m.items() if k.startswith("scaler_tasks{") and v}
+        terminal = sum(v for k, v in m.items() if k.startswith("scaler_tasks_finished_total{"))
+        arrived = m.get('scaler_messages_total{direction="in",type="Task"}', 0)
+        sched = {"live_tasks": live, "clients": m.get("scaler_clients"), "workers": m.get("scaler_workers"),
+                 "objects": m.get("scaler_objects"), "connections_open": m.get("scaler_connections_open"),
+                 "tasks_in": arrived, "tasks_terminal": terminal,
+                 "finished": {k.split("{", 1)[1].rstrip("}"): v for k, v in m.items()
+                              if k.startswith("scaler_tasks_finished_total{") and v},
+                 "task_results_out": m.get('scaler_messages_total{direction="out",type="TaskResult"}')}
+        if live or m.get("scaler_clients") != 0 or m.get("scaler_workers") != 0 or m.get("scaler_objects") != 0:
+            self.fail(f"scheduler state after every peer left: {sched}")
+        if arrived != terminal:
+            self.fail(f"{arrived:.0f} tasks arrived but {terminal:.0f} reached a terminal state")
+        log = self.scheduler_log_figures()
+        summary = {"binary": a.binary, "seed": self.seed, "load_seconds": round(self.load_seconds, 1),
+                   "warmup_s": self.warmup, "window_s": self.window, "kills": self.kills,
+                   "tasks_total": nat["answered"] + py["answered"], "native": nat, "python": py, "rss": rss,
+                   "fds": fds, "scheduler_end": sched, "scheduler_log": log, "samples": len(s), "clients": recs,
+                   "failures": self.failures}
+        with open(os.path.join(self.out, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=1)
+        self.write_downsampled(30.0)
+        print(f"load phase      {self.load_seconds:.0f} s, {len(s)} samples every {a.sample_seconds:g} s "
+              f"-> {os.path.join(self.out, 'soak.csv')}")
+        print(f"kills (-9)      {self.kills['worker']} workers, {self.kills['client']} clients "
+              f"(each replaced at once)")
+        print(f"native tasks    {nat['answered']}/{nat['tasks']} answered once in {nat['runs']} runs, "
+              f"{nat['duplicates']} duplicates, {nat['missing']} missing, {nat['failed_runs']} failed runs")
+        print(f"python tasks    {py['answered']}/{py['submitted']} answered once by {py['clients']} clients "
+              f"({py['killed_clients']} killed), {py['duplicates']} duplicates, {py['missing']} missing, "
+              f"{py['failed_to_dead_client']} failed to a dead client, {py['wrong']} wrong, {py['unknown']} unknown")
+        print(f"tasks total     {summary['tasks_total']}")
+        kib = lambda v: "n/a" if v is None else f"{v / 1024:.1f} MiB"  # noqa: E731
+        ratio = (rss["end_kib"] / rss["start_kib"]) if rss["start_kib"] and rss["end_kib"] else float("nan")
+        print(f"RSS             idle {kib(rss['idle_start_kib'])}; start {kib(rss['start_kib'])} (median "
+              f"t={rss['start_window_s'][0]}-{rss['start_window_s'][1]} s); end {kib(rss['end_kib'])} (median "
+              f"t={rss['end_window_s'][0]}-{rss['end_window_s'][1]} s); end/start {ratio:.3f}; max "
+              f"{kib(rss['max_kib'])}; idle after {kib(rss['idle_end_kib'])}")
+        print(f"open fds        idle start {fds['idle_start']}, idle end {fds['idle_end']}; under load median "
+              f"{fds['load_start_median']} -> {fds['load_end_median']}, max {fds['max']}")
+        print(f"scheduler log   {log['python_worker_tasks_redispatched']} tasks re-dispatched from "
+              f"{log['python_workers_lost']} lost real workers; {log['clients_timed_out']} clients timed out; "
+              f"{log['lines']} lines, {log['warnings']} warnings, {log['errors']} errors")
+        print(f"scheduler end   {sched['tasks_in']:.0f} tasks in, {sched['tasks_terminal']:.0f} terminal "
+              f"{sched['finished']}, live {live or 0}, clients {sched['clients']}, workers {sched['workers']}, "
+              f"objects {sched['objects']}")
+        print(("PASS" if not self.failures else f"FAIL ({len(self.failures)} failures)") + f"  seed {self.seed}",
+              flush=True)
+        for f in self.failures:
+            print(f"  - {f}")
+        return 0 if not self.failures else 1
+
+
+def main():
+    a = parse_args()
+    s = Soak(a)
+
+    def on_term(sig, frame):
+        s.cleanup()
+        sys.exit(1)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return s.run()
+    finally:
+        s.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
