@@ -8,13 +8,18 @@ it) and the real clients' tasks require `py` (the real workers offer it), so eac
   * the load generator (scaler-rs-bench, run back to back) counts answered / duplicate / missing per task id;
   * each real client (soak_client.py) counts, at its agent, TaskResult messages per submitted task id and checks
     every value; a killed client's unanswered tasks are "failed to a dead client".
-The scheduler's RSS (VmRSS) and open descriptors (/proc/PID/fd) are sampled into a CSV with its metrics.
+Phases: idle (no peer) -> warm-up (the same load and kills, --warmup-seconds) -> drain (every peer stops cleanly,
+the scheduler forgets the killed ones) -> idle -> then --cycles times: load (--minutes in all, the last cycle
+extended until --min-native-tasks) -> drain -> idle.
+The scheduler's RSS (VmRSS) and open descriptors (/proc/PID/fd) are sampled into soak.csv with its metrics.
 Checks (any failure exits 1):
   native: every run exited 0, answered == submitted, 0 duplicates, total >= --min-native-tasks
   python: 0 duplicates, 0 unknown results, 0 wrong values; clients that were not killed: 0 missing
   kills: at least one of each kind; no real peer exited that was not killed or stopped by the driver
-  RSS: median over the first window after warm-up vs median over the last window of the load phase: end <= 1.10 x start
-  fds: idle before any peer connected vs idle after every peer left: end <= start
+  RSS: "start" is the idle scheduler's RSS after the warm-up and its drain, "end" the idle RSS after the last cycle
+    and its drain (medians of the idle samples): end <= 1.10 x start. Both are taken with no peer, task or object left, so
+    they compare the same state; RSS under load swings with the queue and the allocator (reported, not checked).
+  fds: idle after the warm-up and after every cycle <= idle before any peer connected
   scheduler: alive throughout; after the peers left, no live task, client, worker or object; every task that
   arrived reached exactly one terminal state; SIGTERM exits 0.
 """
@@ -36,6 +41,10 @@ from harness import free_port, wait_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_BIN = os.path.dirname(sys.executable)
+# glibc raises its mmap threshold to the largest block freed so far and keeps up to twice that at the top of the heap,
+# so RSS depends on the order of past frees (it swung 24-46 MiB in one run with nothing held); fixed thresholds make
+# large blocks mmap-backed and free() trim the heap, so RSS tracks what the process holds.
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=65536:glibc.malloc.trim_threshold=131072"
 
 
 def parse_args():
@@ -58,9 +67,17 @@ def parse_args():
     p.add_argument("--native-pause", type=float, default=2.0,
                    help="seconds between load generator runs (default 2: the machine is shared)")
     p.add_argument("--warmup-seconds", type=float, default=None,
-                   help="RSS 'start' is the median over the window after this (default min(60, max(30, 10%% of the load)))")
+                   help="warm-up under the same load and kills before the first drain (default min(60, max(30, 10%% "
+                        "of the load)))")
     p.add_argument("--window-seconds", type=float, default=None,
-                   help="length of the RSS start and end windows (default min(60, max(10, 10%% of the load)))")
+                   help="window of the informational under-load RSS medians (default min(60, max(10, 10%% of the load)))")
+    p.add_argument("--malloc-tunables", default=MALLOC_TUNABLES,
+                   help="GLIBC_TUNABLES for the scheduler (default: fixed mmap and trim thresholds, so that freed memory "
+                        "goes back to the kernel and RSS follows what the scheduler holds; '' = glibc's defaults)")
+    p.add_argument("--cycles", type=int, default=None,
+                   help="the load runs in this many cycles, each ending with a drain and idle samples (default "
+                        "--minutes / 3, at least 1)")
+    p.add_argument("--idle-seconds", type=float, default=10.0, help="idle sampling after each drain (default 10)")
     p.add_argument("--sample-seconds", type=float, default=2.0)
     p.add_argument("--client-timeout-seconds", type=int, default=10)
     p.add_argument("--seed", type=int, default=None, help="seed of the victim choices (default: random, printed)")
@@ -85,7 +102,6 @@ class Soak:
         self.lock = threading.Lock()
         self.phase = "idle-start"
         self.t0 = now()
-        self.load_end = None  # set when the load phase ends
         self.stop_load = threading.Event()
         self.stop_file = os.path.join(self.out, "clients.stop")
         if os.path.exists(self.stop_file):
@@ -99,13 +115,18 @@ class Soak:
         self.client_slots = []
         self.client_records = []  # finished clients: dicts from their logs
         self.n_spawned = 0
+        duration = a.minutes * 60
+        self.warmup = a.warmup_seconds if a.warmup_seconds is not None else min(60.0, max(30.0, 0.1 * duration))
+        self.cycles = a.cycles if a.cycles is not None else max(1, round(a.minutes / 3))
+        self.window = a.window_seconds if a.window_seconds is not None else min(60.0, max(10.0, 0.1 * duration))
 
     # ---- processes -------------------------------------------------------------------------------------------
-    def spawn(self, args, name):
+    def spawn(self, args, name, env=None):
         self.n_spawned += 1
         path = os.path.join(self.logs, f"{self.n_spawned:04d}-{name}.log")
         log = open(path, "w")
-        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.out)
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.out,
+                             env=env)
         log.close()
         p.log_path = path
         p.started = now()
@@ -127,7 +148,10 @@ class Soak:
                 "--policy-engine-type", "simple", "--policy-content", "allocate=capability; scaling=no",
                 "--client-timeout-seconds", str(self.a.client_timeout_seconds),
                 "--logging-level", "INFO", "--logging-paths", os.path.join(self.logs, "scheduler.log")]
-        self.sched = self.spawn(args, "scheduler-stdout")
+        env = dict(os.environ)
+        if self.a.malloc_tunables:
+            env["GLIBC_TUNABLES"] = self.a.malloc_tunables
+        self.sched = self.spawn(args, "scheduler-stdout", env=env)
         wait_port(self.base)
         wait_port(self.metrics_port)
 
@@ -304,55 +328,45 @@ class Soak:
             self.retire_client(p, "killed")
             self.spawn_client(k)
 
-    def run(self):
+    def start_peers(self):
         a = self.a
-        print(f"soak: {a.binary}, load {a.minutes} min (up to {self.max_minutes} until {self.min_native} native "
-              f"tasks), seed {self.seed}, out {self.out}", flush=True)
-        self.start_scheduler()
-        self.stop_sampling = threading.Event()
-        sampler = threading.Thread(target=self.sampler, daemon=True)
-        sampler.start()
-        time.sleep(3 * a.sample_seconds)  # idle samples before any peer connects
-        with self.lock:
-            self.phase = "warmup"
-        load_start = now()
-        duration = a.minutes * 60
-        self.warmup = a.warmup_seconds if a.warmup_seconds is not None else min(60.0, max(30.0, 0.1 * duration))
-        self.window = a.window_seconds if a.window_seconds is not None else min(60.0, max(10.0, 0.1 * duration))
+        if os.path.exists(self.stop_file):
+            os.unlink(self.stop_file)
+        self.stop_load = threading.Event()
         self.worker_slots = [None] * a.python_workers
         self.client_slots = [None] * a.python_clients
         for k in range(a.python_workers):
             self.start_worker(k)
         for k in range(a.python_clients):
             self.spawn_client(k)
-        native = threading.Thread(target=self.native_loop, daemon=True)
-        native.start()
+        self.native_thread = threading.Thread(target=self.native_loop, daemon=True)
+        self.native_thread.start()
+
+    def load(self, seconds, extend):
+        """Runs the kill loop for `seconds` (with `extend`, longer until the native minimum, up to --max-minutes)."""
+        a = self.a
         kinds = ["worker", "client"]
-        next_kill = now() + a.kill_interval
-        n = 0
-        hard_end = load_start + self.max_minutes * 60
+        start = now()
+        next_kill = start + a.kill_interval
+        hard_end = start + self.max_minutes * 60
         while True:
             t = now()
-            if t - load_start >= self.warmup and self.phase == "warmup":
-                with self.lock:
-                    self.phase = "load"
-            if t - load_start >= duration and (self.native["answered"] >= self.min_native or t >= hard_end):
+            if t - start >= seconds and (not extend or self.native["answered"] >= self.min_native or t >= hard_end):
                 break
             if self.sched.poll() is not None:
-                self.fail(f"scheduler exited with {self.sched.returncode} during the load phase")
+                self.fail(f"scheduler exited with {self.sched.returncode} during the load")
                 break
             self.reap_unexpected()
             if t >= next_kill:
-                self.kill_one(kinds[n % 2])
-                n += 1
+                self.kill_one(kinds[self.n_kills % 2])
+                self.n_kills += 1
                 next_kill += a.kill_interval
             time.sleep(0.2)
-        self.load_seconds = now() - load_start
-        self.load_end_t = now() - self.t0
-        with self.lock:
-            self.phase = "drain"
-        print(f"soak: load phase over after {self.load_seconds:.0f} s; draining", flush=True)
-        # Stop: clients finish their batch and exit cleanly; the load generator finishes its run.
+        return now() - start
+
+    def drain(self, idle_phase):
+        """Stops every peer cleanly, waits until the scheduler holds nothing, then takes idle samples."""
+        a = self.a
         self.stop_load.set()
         open(self.stop_file, "w").close()
         deadline = now() + 240
@@ -366,8 +380,8 @@ class Soak:
                 p.wait()
                 self.fail(f"client {os.path.basename(p.log_path)} did not stop within 240 s")
             self.retire_client(p, "stopped")
-        native.join(timeout=300)
-        if native.is_alive():
+        self.native_thread.join(timeout=300)
+        if self.native_thread.is_alive():
             self.fail("the load generator did not finish its last run")
         for p in self.worker_slots:
             p.stopped = True
@@ -379,7 +393,7 @@ class Soak:
                 self.kill_group(p)
                 p.wait()
         # Wait for the scheduler to forget every peer (a killed client after the client timeout).
-        end_state = None
+        state = None
         deadline = now() + 60 + 3 * a.client_timeout_seconds
         while now() < deadline and self.sched.poll() is None:
             try:
@@ -388,15 +402,55 @@ class Soak:
                 time.sleep(0.5)
                 continue
             live = sum(v for k, v in m.items() if k.startswith("scaler_tasks{"))
-            end_state = m
+            state = m
             if (m.get("scaler_clients") == 0 and m.get("scaler_workers") == 0 and live == 0
                     and m.get("scaler_objects") == 0 and m.get("scaler_connections_open", 0) == 0):
                 break
             time.sleep(0.5)
         with self.lock:
-            self.phase = "idle-end"
-        time.sleep(3 * a.sample_seconds)
-        self.end_metrics = end_state or {}
+            self.phase = idle_phase
+        time.sleep(self.a.idle_seconds)
+        return state or {}
+
+    def set_phase(self, phase):
+        with self.lock:
+            self.phase = phase
+        self.marks[phase] = round(now() - self.t0, 1)
+
+    def run(self):
+        a = self.a
+        print(f"soak: {a.binary}, warm-up {self.warmup:g} s, load {a.minutes:g} min (up to {self.max_minutes:g} "
+              f"until {self.min_native} native tasks), seed {self.seed}, out {self.out}", flush=True)
+        self.marks = {}
+        self.n_kills = 0
+        self.start_scheduler()
+        self.stop_sampling = threading.Event()
+        sampler = threading.Thread(target=self.sampler, daemon=True)
+        sampler.start()
+        time.sleep(a.idle_seconds)  # idle samples before any peer connects
+        # Warm-up: the same load and kills, then a full drain; the scheduler's idle RSS after it is "start".
+        self.set_phase("warmup")
+        self.start_peers()
+        self.load(self.warmup, extend=False)
+        self.set_phase("warmup-drain")
+        self.drain("idle-warm")
+        self.marks["idle-warm-end"] = round(now() - self.t0, 1)
+        native_warm = self.native["answered"]
+        print(f"soak: warm-up over ({native_warm} native tasks); load in {self.cycles} cycles", flush=True)
+        # The load in cycles, each ending with a drain and idle samples: a leak shows as idle RSS rising cycle after
+        # cycle; a high-water mark (collection capacity, allocator) levels off.
+        self.load_seconds = 0.0
+        per = a.minutes * 60 / self.cycles
+        for c in range(1, self.cycles + 1):
+            self.set_phase(f"load-{c}")
+            self.start_peers()
+            self.load_seconds += self.load(per, extend=(c == self.cycles))
+            self.set_phase(f"drain-{c}")
+            print(f"soak: cycle {c}/{self.cycles} over ({self.load_seconds:.0f} s of load, {self.native['answered']} "
+                  f"native tasks); draining", flush=True)
+            self.end_metrics = self.drain(f"idle-{c}")
+            if self.sched.poll() is not None:
+                break
         self.stop_sampling.set()
         sampler.join(timeout=10)
         alive = self.sched.poll() is None
@@ -410,7 +464,7 @@ class Soak:
                     self.fail(f"scheduler exited {rc} on SIGTERM")
             except subprocess.TimeoutExpired:
                 self.fail("scheduler did not exit within 15 s of SIGTERM")
-        return self.report()
+        return self.report(native_warm)
 
     def scheduler_log_figures(self):
         """Informational figures from the scheduler's log (not checks: the log wording may change)."""
@@ -455,33 +509,43 @@ class Soak:
                 pass
 
     # ---- the report --------------------------------------------------------------------------------------------------
-    def report(self):
+    def report(self, native_warm):
         a = self.a
         s = self.samples
-        idle_start = [r for r in s if r["phase"] == "idle-start"]
-        idle_end = [r for r in s if r["phase"] == "idle-end"]
-        load = [r for r in s if r["phase"] == "load"]
-        lstart = self.load_end_t - self.load_seconds  # t_s of the load start
-        w0 = [r for r in load if lstart + self.warmup <= r["t_s"] < lstart + self.warmup + self.window]
-        w1 = [r for r in load if r["t_s"] >= self.load_end_t - self.window]
-        med = lambda rows, k: statistics.median(r[k] for r in rows) if rows else None  # noqa: E731
-        rss = {"idle_start_kib": med(idle_start, "rss_kib"), "start_kib": med(w0, "rss_kib"),
-               "end_kib": med(w1, "rss_kib"), "max_kib": max((r["rss_kib"] for r in s), default=None),
-               "idle_end_kib": med(idle_end, "rss_kib"),
-               "start_window_s": [round(lstart + self.warmup, 1), round(lstart + self.warmup + self.window, 1)],
-               "end_window_s": [round(self.load_end_t - self.window, 1), round(self.load_end_t, 1)]}
-        fds = {"idle_start": min((r["fds"] for r in idle_start), default=None),
+        rows = lambda phase: [r for r in s if r["phase"] == phase]  # noqa: E731
+        idle_start, idle_warm = rows("idle-start"), rows("idle-warm")
+        idle_end = rows(f"idle-{self.cycles}")
+        load = [r for r in s if r["phase"].startswith("load-")]
+        med = lambda rs, k: statistics.median(r[k] for r in rs) if rs else None  # noqa: E731
+        lstart = self.marks.get("load-1", 0)
+        lend = self.marks.get(f"drain-{self.cycles}", 0)
+        idle_series = [("warm", med(idle_warm, "rss_kib"), max((r["fds"] for r in idle_warm), default=None))]
+        idle_series += [(str(c), med(rows(f"idle-{c}"), "rss_kib"), max((r["fds"] for r in rows(f"idle-{c}")),
+                                                                          default=None))
+                        for c in range(1, self.cycles + 1)]
+        w0 = [r for r in load if r["t_s"] < lstart + self.window]
+        w1 = [r for r in load if r["t_s"] >= lend - self.window]
+        rss = {"idle_before_kib": med(idle_start, "rss_kib"), "start_kib": med(idle_warm, "rss_kib"),
+               "end_kib": med(idle_end, "rss_kib"), "max_kib": max((r["rss_kib"] for r in s), default=None),
+               "load_first_window_median_kib": med(w0, "rss_kib"), "load_last_window_median_kib": med(w1, "rss_kib"),
+               "load_min_kib": min((r["rss_kib"] for r in load), default=None),
+               "load_max_kib": max((r["rss_kib"] for r in load), default=None),
+               "idle_after_each_cycle": [{"after": k, "rss_kib": v, "fds": f} for k, v, f in idle_series]}
+        fds = {"idle_before": min((r["fds"] for r in idle_start), default=None),
+               "idle_warm": max((r["fds"] for r in idle_warm), default=None),
                "idle_end": max((r["fds"] for r in idle_end), default=None),
-               "load_start_median": med(w0, "fds"), "load_end_median": med(w1, "fds"),
+               "load_first_window_median": med(w0, "fds"), "load_last_window_median": med(w1, "fds"),
                "max": max((r["fds"] for r in s), default=None)}
         if rss["start_kib"] is None or rss["end_kib"] is None:
-            self.fail("not enough RSS samples for the start and end windows")
+            self.fail("no idle RSS samples after the warm-up or after the load")
         elif rss["end_kib"] > 1.10 * rss["start_kib"]:
-            self.fail(f"RSS grew: {rss['start_kib']} KiB after warm-up -> {rss['end_kib']} KiB at the end (>10%)")
-        if fds["idle_start"] is None or fds["idle_end"] is None:
+            self.fail(f"RSS grew: {rss['start_kib']} KiB idle after the warm-up -> {rss['end_kib']} KiB idle at "
+                      f"the end (>10%)")
+        if None in (fds["idle_before"], fds["idle_warm"], fds["idle_end"]):
             self.fail("not enough idle fd samples")
-        elif fds["idle_end"] > fds["idle_start"]:
-            self.fail(f"open fds grew: {fds['idle_start']} idle at the start -> {fds['idle_end']} idle at the end")
+        elif any(f is None or f > fds["idle_before"] for _, _, f in idle_series):
+            self.fail(f"open fds grew: idle {fds['idle_before']} before any peer, then after each cycle "
+                      f"{[f for _, _, f in idle_series]}")
         nat = self.native
         if nat["duplicates"] or nat["missing"] or nat["failed_runs"] or nat["answered"] != nat["tasks"]:
             self.fail(f"native: {nat}")
@@ -514,19 +578,21 @@ class Soak:
         if arrived != terminal:
             self.fail(f"{arrived:.0f} tasks arrived but {terminal:.0f} reached a terminal state")
         log = self.scheduler_log_figures()
-        summary = {"binary": a.binary, "seed": self.seed, "load_seconds": round(self.load_seconds, 1),
-                   "warmup_s": self.warmup, "window_s": self.window, "kills": self.kills,
+        summary = {"binary": a.binary, "seed": self.seed, "malloc_tunables": a.malloc_tunables, "load_seconds": round(self.load_seconds, 1),
+                   "warmup_s": self.warmup, "window_s": self.window, "phase_start_t_s": self.marks,
+                   "native_tasks_in_warmup": native_warm, "kills": self.kills,
                    "tasks_total": nat["answered"] + py["answered"], "native": nat, "python": py, "rss": rss,
                    "fds": fds, "scheduler_end": sched, "scheduler_log": log, "samples": len(s), "clients": recs,
                    "failures": self.failures}
         with open(os.path.join(self.out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1)
         self.write_downsampled(30.0)
-        print(f"load phase      {self.load_seconds:.0f} s, {len(s)} samples every {a.sample_seconds:g} s "
-              f"-> {os.path.join(self.out, 'soak.csv')}")
+        print(f"phases          warm-up {self.warmup:g} s + drain, load {self.load_seconds:.0f} s + drain; {len(s)} "
+              f"samples every {a.sample_seconds:g} s -> {os.path.join(self.out, 'soak.csv')} (starts, t_s: {self.marks})")
         print(f"kills (-9)      {self.kills['worker']} workers, {self.kills['client']} clients "
               f"(each replaced at once)")
-        print(f"native tasks    {nat['answered']}/{nat['tasks']} answered once in {nat['runs']} runs, "
+        print(f"native tasks    {nat['answered']}/{nat['tasks']} answered once in {nat['runs']} runs "
+              f"({native_warm} in the warm-up), "
               f"{nat['duplicates']} duplicates, {nat['missing']} missing, {nat['failed_runs']} failed runs")
         print(f"python tasks    {py['answered']}/{py['submitted']} answered once by {py['clients']} clients "
               f"({py['killed_clients']} killed), {py['duplicates']} duplicates, {py['missing']} missing, "
@@ -534,12 +600,17 @@ class Soak:
         print(f"tasks total     {summary['tasks_total']}")
         kib = lambda v: "n/a" if v is None else f"{v / 1024:.1f} MiB"  # noqa: E731
         ratio = (rss["end_kib"] / rss["start_kib"]) if rss["start_kib"] and rss["end_kib"] else float("nan")
-        print(f"RSS             idle {kib(rss['idle_start_kib'])}; start {kib(rss['start_kib'])} (median "
-              f"t={rss['start_window_s'][0]}-{rss['start_window_s'][1]} s); end {kib(rss['end_kib'])} (median "
-              f"t={rss['end_window_s'][0]}-{rss['end_window_s'][1]} s); end/start {ratio:.3f}; max "
-              f"{kib(rss['max_kib'])}; idle after {kib(rss['idle_end_kib'])}")
-        print(f"open fds        idle start {fds['idle_start']}, idle end {fds['idle_end']}; under load median "
-              f"{fds['load_start_median']} -> {fds['load_end_median']}, max {fds['max']}")
+        print(f"RSS (idle)      start {kib(rss['start_kib'])} (after the warm-up and its drain), end "
+              f"{kib(rss['end_kib'])} (after the load and its drain): end/start {ratio:.3f} (limit 1.10); before any "
+              f"peer {kib(rss['idle_before_kib'])}")
+        print(f"RSS (load)      first {self.window:g} s median {kib(rss['load_first_window_median_kib'])}, last "
+              f"{self.window:g} s median {kib(rss['load_last_window_median_kib'])}, min {kib(rss['load_min_kib'])}, "
+              f"max {kib(rss['load_max_kib'])}; max overall {kib(rss['max_kib'])}")
+        print("RSS/fds (idle)  after the warm-up and after each cycle: " + ", ".join(
+            f"{k}: {kib(v)}/{f}" for k, v, f in idle_series))
+        print(f"open fds        idle: {fds['idle_before']} before any peer, {fds['idle_warm']} after the warm-up, "
+              f"{fds['idle_end']} at the end; under load median {fds['load_first_window_median']} -> "
+              f"{fds['load_last_window_median']}, max {fds['max']}")
         print(f"scheduler log   {log['python_worker_tasks_redispatched']} tasks re-dispatched from "
               f"{log['python_workers_lost']} lost real workers; {log['clients_timed_out']} clients timed out; "
               f"{log['lines']} lines, {log['warnings']} warnings, {log['errors']} errors")
