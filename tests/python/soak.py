@@ -20,8 +20,9 @@ Checks (any failure exits 1):
     and its drain (medians of the idle samples): end <= 1.10 x start. Both are taken with no peer, task or object left, so
     they compare the same state; RSS under load swings with the queue and the allocator (reported, not checked).
   fds: idle after the warm-up and after every cycle <= idle before any peer connected
-  scheduler: alive throughout; after the peers left, no live task, client, worker or object; every task that
-  arrived reached exactly one terminal state; SIGTERM exits 0.
+  scheduler: alive throughout; after every drain, no live task, client, worker or object; every task that
+  arrived reached exactly one terminal state; TaskResult messages sent == tasks that ended with a result (success,
+  failed, failedWorkerDied), dead clients included; SIGTERM exits 0.
 """
 import argparse
 import csv
@@ -394,6 +395,7 @@ class Soak:
                 p.wait()
         # Wait for the scheduler to forget every peer (a killed client after the client timeout).
         state = None
+        empty = False
         deadline = now() + 60 + 3 * a.client_timeout_seconds
         while now() < deadline and self.sched.poll() is None:
             try:
@@ -403,10 +405,15 @@ class Soak:
                 continue
             live = sum(v for k, v in m.items() if k.startswith("scaler_tasks{"))
             state = m
-            if (m.get("scaler_clients") == 0 and m.get("scaler_workers") == 0 and live == 0
-                    and m.get("scaler_objects") == 0 and m.get("scaler_connections_open", 0) == 0):
+            empty = (m.get("scaler_clients") == 0 and m.get("scaler_workers") == 0 and live == 0
+                     and m.get("scaler_objects") == 0 and m.get("scaler_connections_open", 0) == 0)
+            if empty:
                 break
             time.sleep(0.5)
+        if not empty:
+            left = {k: v for k, v in (state or {}).items() if v and (k.startswith("scaler_tasks{") or k in (
+                "scaler_clients", "scaler_workers", "scaler_objects", "scaler_connections_open"))}
+            self.fail(f"before {idle_phase}: the scheduler still holds {left or 'unknown (no metrics)'}")
         with self.lock:
             self.phase = idle_phase
         time.sleep(self.a.idle_seconds)
@@ -577,6 +584,12 @@ class Soak:
             self.fail(f"scheduler state after every peer left: {sched}")
         if arrived != terminal:
             self.fail(f"{arrived:.0f} tasks arrived but {terminal:.0f} reached a terminal state")
+        # Each task that ended with a result (not canceled) was answered by exactly one TaskResult, dead clients too.
+        answered_states = sum(m.get(f'scaler_tasks_finished_total{{state="{st}"}}', 0)
+                              for st in ("success", "failed", "failedWorkerDied"))
+        if sched["task_results_out"] != answered_states:
+            self.fail(f"{sched['task_results_out']} TaskResult messages sent for {answered_states:.0f} tasks that "
+                      f"ended with a result")
         log = self.scheduler_log_figures()
         summary = {"binary": a.binary, "seed": self.seed, "malloc_tunables": a.malloc_tunables, "load_seconds": round(self.load_seconds, 1),
                    "warmup_s": self.warmup, "window_s": self.window, "phase_start_t_s": self.marks,
