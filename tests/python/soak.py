@@ -19,6 +19,7 @@ Checks (any failure exits 1):
   RSS: "start" is the idle scheduler's RSS after the warm-up and its drain, "end" the idle RSS after the last cycle
     and its drain (medians of the idle samples): end <= 1.10 x start. Both are taken with no peer, task or object left, so
     they compare the same state; RSS under load swings with the queue and the allocator (reported, not checked).
+  heap (with gdb): glibc malloc_stats() "in use" bytes at the same idle points: end <= 1.10 x start
   fds: idle after the warm-up and after every cycle <= idle before any peer connected
   scheduler: alive throughout; after every drain, no live task, client, worker or object; every task that
   arrived reached exactly one terminal state; TaskResult messages sent == tasks that ended with a result (success,
@@ -30,6 +31,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -78,6 +80,9 @@ def parse_args():
     p.add_argument("--cycles", type=int, default=None,
                    help="the load runs in this many cycles, each ending with a drain and idle samples (default "
                         "--minutes / 3, at least 1)")
+    p.add_argument("--heap-stats", action=argparse.BooleanOptionalAction, default=True,
+                   help="at each idle point, call malloc_stats() in the scheduler through gdb (if installed) and "
+                        "check the bytes in use like RSS (default on)")
     p.add_argument("--idle-seconds", type=float, default=10.0, help="idle sampling after each drain (default 10)")
     p.add_argument("--sample-seconds", type=float, default=2.0)
     p.add_argument("--client-timeout-seconds", type=int, default=10)
@@ -116,6 +121,7 @@ class Soak:
         self.client_slots = []
         self.client_records = []  # finished clients: dicts from their logs
         self.n_spawned = 0
+        self.heap = {}  # idle phase -> glibc malloc_stats() totals, with --heap-stats
         duration = a.minutes * 60
         self.warmup = a.warmup_seconds if a.warmup_seconds is not None else min(60.0, max(30.0, 0.1 * duration))
         self.cycles = a.cycles if a.cycles is not None else max(1, round(a.minutes / 3))
@@ -417,7 +423,29 @@ class Soak:
         with self.lock:
             self.phase = idle_phase
         time.sleep(self.a.idle_seconds)
+        self.heap_in_use(idle_phase)
         return state or {}
+
+    def heap_in_use(self, label):
+        """glibc's malloc_stats() in the scheduler, called through gdb at an idle point: the bytes allocated and not
+        freed (what the scheduler holds), apart from what the allocator keeps after free(), which RSS includes."""
+        if not self.a.heap_stats or not shutil.which("gdb") or self.sched.poll() is not None:
+            return
+        log = self.sched.log_path
+        before = os.path.getsize(log)
+        try:
+            subprocess.run(["gdb", "-p", str(self.sched.pid), "-batch", "-ex", "call (void)malloc_stats()"],
+                           capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return
+        time.sleep(0.3)
+        with open(log, "rb") as f:
+            f.seek(before)
+            text = f.read().decode(errors="replace")
+        m = re.findall(r"Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)", text)
+        if m:
+            system, in_use = map(int, m[-1])
+            self.heap[label] = {"in_use_bytes": in_use, "system_bytes": system}
 
     def set_phase(self, phase):
         with self.lock:
@@ -435,6 +463,7 @@ class Soak:
         sampler = threading.Thread(target=self.sampler, daemon=True)
         sampler.start()
         time.sleep(a.idle_seconds)  # idle samples before any peer connects
+        self.heap_in_use("idle-start")
         # Warm-up: the same load and kills, then a full drain; the scheduler's idle RSS after it is "start".
         self.set_phase("warmup")
         self.start_peers()
@@ -553,6 +582,16 @@ class Soak:
         elif any(f is None or f > fds["idle_before"] for _, _, f in idle_series):
             self.fail(f"open fds grew: idle {fds['idle_before']} before any peer, then after each cycle "
                       f"{[f for _, _, f in idle_series]}")
+        heap = {"after_each_cycle": [{"after": k, **self.heap[ph]} for k, ph in
+                                     [("before", "idle-start"), ("warm", "idle-warm")] +
+                                     [(str(c), f"idle-{c}") for c in range(1, self.cycles + 1)] if ph in self.heap]}
+        h0, h1 = self.heap.get("idle-warm"), self.heap.get(f"idle-{self.cycles}")
+        if a.heap_stats and shutil.which("gdb"):
+            if not (h0 and h1):
+                self.fail("--heap-stats: no malloc_stats() figures from the scheduler (gdb could not attach?)")
+            elif h1["in_use_bytes"] > 1.10 * h0["in_use_bytes"]:
+                self.fail(f"heap in use grew: {h0['in_use_bytes']} bytes idle after the warm-up -> "
+                          f"{h1['in_use_bytes']} idle at the end (>10%)")
         nat = self.native
         if nat["duplicates"] or nat["missing"] or nat["failed_runs"] or nat["answered"] != nat["tasks"]:
             self.fail(f"native: {nat}")
@@ -595,7 +634,7 @@ class Soak:
                    "warmup_s": self.warmup, "window_s": self.window, "phase_start_t_s": self.marks,
                    "native_tasks_in_warmup": native_warm, "kills": self.kills,
                    "tasks_total": nat["answered"] + py["answered"], "native": nat, "python": py, "rss": rss,
-                   "fds": fds, "scheduler_end": sched, "scheduler_log": log, "samples": len(s), "clients": recs,
+                   "fds": fds, "heap": heap, "scheduler_end": sched, "scheduler_log": log, "samples": len(s), "clients": recs,
                    "failures": self.failures}
         with open(os.path.join(self.out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1)
@@ -621,6 +660,10 @@ class Soak:
               f"max {kib(rss['load_max_kib'])}; max overall {kib(rss['max_kib'])}")
         print("RSS/fds (idle)  after the warm-up and after each cycle: " + ", ".join(
             f"{k}: {kib(v)}/{f}" for k, v, f in idle_series))
+        if heap["after_each_cycle"]:
+            print("heap in use     (malloc_stats, idle) " + ", ".join(
+                f"{h['after']}: {h['in_use_bytes'] / 1048576:.2f} MiB (system {h['system_bytes'] / 1048576:.1f})"
+                for h in heap["after_each_cycle"]))
         print(f"open fds        idle: {fds['idle_before']} before any peer, {fds['idle_warm']} after the warm-up, "
               f"{fds['idle_end']} at the end; under load median {fds['load_first_window_median']} -> "
               f"{fds['load_last_window_median']}, max {fds['max']}")
