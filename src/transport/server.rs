@@ -402,7 +402,13 @@ impl Server {
             Role::StorageClient => match self.storage.on_link_frame(&frame) {
                 Ok(Some(info)) => self.core.on_storage_info(info),
                 Ok(None) => {}
-                Err(e) => warn!("unreadable reply from object storage server: {e}"),
+                Err(e) => {
+                    // Nothing after a frame that is not a reply can be trusted to be in step: drop the
+                    // link and reconnect with backoff, as after a restart of the server.
+                    warn!("closing the object storage link: unreadable reply: {e}");
+                    self.stats.closed(CloseReason::InvalidMessage);
+                    self.close_quietly(key);
+                }
             },
         }
     }
