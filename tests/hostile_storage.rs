@@ -78,7 +78,8 @@ fn serve(mut s: TcpStream, bad: Option<Bad>) -> bool {
         Some(Bad::WrongMagic) | None => {}
     }
     // Read (and discard) what the scheduler sends until it closes, or 10 s pass.
-    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline {
@@ -126,12 +127,22 @@ fn hostile_object_storage_server_is_dropped_and_reconnected() {
         assert!(closed, "{bad:?}: the scheduler kept the link open");
         assert!(s.alive(), "{bad:?}: the scheduler died");
         let log = s.log_text();
-        assert!(log.contains(reasons[i]), "{bad:?}: no \"{}\" in the log", reasons[i]);
-        assert!(healthy(addr, &format!("storage{i}")), "{bad:?}: peers not served");
+        assert!(
+            log.contains(reasons[i]),
+            "{bad:?}: no \"{}\" in the log",
+            reasons[i]
+        );
+        assert!(
+            healthy(addr, &format!("storage{i}")),
+            "{bad:?}: peers not served"
+        );
     }
     // The connection after the plan is a quiet, well-behaved server: the link stays up (no report
     // within its 10 s watch) and peers are served through it.
-    assert!(healthy(addr, "after"), "peers not served after the hostile server");
+    assert!(
+        healthy(addr, "after"),
+        "peers not served after the hostile server"
+    );
     assert!(
         rx.recv_timeout(Duration::from_secs(2)).is_err(),
         "a well-behaved server was dropped"
@@ -152,11 +163,17 @@ fn slow_trickle_from_the_object_storage_server_costs_only_what_it_sent() {
     let before = vm_size_kib(pid);
     // While the 100-byte frame trickles in (2 s), the loop is not blocked on it.
     std::thread::sleep(Duration::from_millis(300));
-    assert!(healthy(addr, "trickle"), "peers not served during a trickle");
+    assert!(
+        healthy(addr, "trickle"),
+        "peers not served during a trickle"
+    );
     let (n, closed) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(n, 0);
     // Slow is not an error; the frame, once complete, is garbage, which closes the link.
-    assert!(closed, "the trickled frame is not a reply header: the link closes");
+    assert!(
+        closed,
+        "the trickled frame is not a reply header: the link closes"
+    );
     assert!(s.log_text().contains("unreadable reply"));
     let after = vm_size_kib(pid);
     assert!(

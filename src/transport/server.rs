@@ -1,7 +1,8 @@
 //! The mio readiness loop: every socket in one slab, frames in, core and storage called, frames out.
 //!
 //! This is the only place that owns sockets or reads the clock. What to do with a frame for an
-//! identity is the binder's decision (`binder`, docs/binder-rules.md); this file carries it out.
+//! identity is the binder's decision (`binder`; docs/design.md, "The binder's rules"); this file
+//! carries it out.
 use super::addr::Address;
 use super::binder::{Binder, Delivery, Namespace};
 use super::conn::{Conn, ConnError, Received, Role};
