@@ -2,7 +2,7 @@
 //! identity that is not connected. No sockets and no clock: connection keys and `now` come in,
 //! decisions come out, so every rule below is unit-tested with virtual time.
 //!
-//! The rules the real peers rely on (docs/binder-rules.md):
+//! The rules the real peers rely on (docs/design.md, "The binder's rules"):
 //! * Messages are routed by identity; an identity is bound to at most one connection per namespace.
 //! * A handshake with an identity that is already bound replaces the old connection (a peer that
 //!   reconnects before its old socket's EOF reaches us must not lose its new connection's messages).

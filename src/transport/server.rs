@@ -1,7 +1,8 @@
 //! The mio readiness loop: every socket in one slab, frames in, core and storage called, frames out.
 //!
 //! This is the only place that owns sockets or reads the clock. What to do with a frame for an
-//! identity is the binder's decision (`binder`, docs/binder-rules.md); this file carries it out.
+//! identity is the binder's decision (`binder`; docs/design.md, "The binder's rules"); this file
+//! carries it out.
 use super::addr::Address;
 use super::binder::{Binder, Delivery, Namespace};
 use super::conn::{Conn, ConnError, Received, Role};
@@ -402,7 +403,13 @@ impl Server {
             Role::StorageClient => match self.storage.on_link_frame(&frame) {
                 Ok(Some(info)) => self.core.on_storage_info(info),
                 Ok(None) => {}
-                Err(e) => warn!("unreadable reply from object storage server: {e}"),
+                Err(e) => {
+                    // Nothing after a frame that is not a reply can be trusted to be in step: drop the
+                    // link and reconnect with backoff, as after a restart of the server.
+                    warn!("closing the object storage link: unreadable reply: {e}");
+                    self.stats.closed(CloseReason::InvalidMessage);
+                    self.close_quietly(key);
+                }
             },
         }
     }

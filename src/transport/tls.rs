@@ -1,8 +1,8 @@
 //! TLS for `tls://` addresses, with rustls.
 //!
 //! Scaler 2.9.0 peers use OpenSSL with no certificate verification by connectors and no client
-//! certificates (SCHEDULER_SPEC.md §1.7), so the server side needs only a certificate chain and key,
-//! and our own connector (towards an external object storage server) accepts any server certificate,
+//! certificates (README, "TLS"; docs/design.md, "Wire: YMQ framing and messages"), so the server side
+//! needs only a certificate chain and key, and our own connector (towards an external object storage server) accepts any server certificate,
 //! exactly as the Python scheduler does.
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
