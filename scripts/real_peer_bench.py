@@ -304,12 +304,19 @@ def big_object(args, command, logdir):
             up = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--big-object-child", cluster.address,
                                    str(args.object_bytes), str(args.object_rounds), marks],
                                   env=dict(os.environ, PYTHONPATH=HERE))
+            perf = None
+            if args.perf:
+                perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "-g", "-p",
+                                         str(cluster.pid), "-o", os.path.join(logdir, "big.perf.data")])
             samples = []
             while up.poll() is None:
                 t0 = time.time()
                 t = time.perf_counter()
                 client.submit(noop, 0).result()
                 samples.append((t0, time.time(), (time.perf_counter() - t) * 1e6))
+            if perf is not None:
+                perf.send_signal(signal.SIGINT)
+                perf.wait()
             if up.returncode != 0:
                 raise RuntimeError("uploader failed")
             windows = [tuple(map(float, line.split())) for line in open(marks)]
