@@ -114,8 +114,8 @@ def percentile(sorted_values, q):
 class Cluster:
     """One scheduler, an object storage server if needed, a fixed native worker manager with 2 workers."""
 
-    def __init__(self, args, kind, command, logdir, label):
-        self.args, self.kind, self.procs, self.wm, self.oss_pid = args, kind, [], None, None
+    def __init__(self, args, kind, command, logdir, label, sched_extra=(), pool_capabilities=None):
+        self.args, self.kind, self.procs, self.managers, self.oss_pid = args, kind, [], [], None
         base = free_port(4)
         self.address = f"tcp://127.0.0.1:{base}"
         oss_address = f"tcp://127.0.0.1:{base + 1}"
@@ -132,7 +132,7 @@ class Cluster:
         # kind `rs` embeds the object storage server on base + 1 (scaler-rs's default).
         if kind in ("rs", "rs+oss", "py"):
             cmd = [command, self.address, "--logging-level", "WARNING", "--monitor-address",
-                   f"tcp://127.0.0.1:{base + 2}"] + extra
+                   f"tcp://127.0.0.1:{base + 2}"] + extra + list(sched_extra)
         elif kind == "fw":
             cmd = [command, self.address] + extra
         else:
@@ -142,40 +142,51 @@ class Cluster:
         wait_port(base, self.sched)
         self.pid = self.sched.pid
         # The worker manager in its own session so that its workers can be killed as a group.
-        self.wm = subprocess.Popen(
-            pin_peers + [args.worker_manager, "baremetal_native", "--mode", "fixed", "--max-task-concurrency",
-                         str(args.workers), "--worker-manager-id", f"bench-{base}", self.address],
-            stdout=log("workers"), stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_workers(os.path.join(logdir, f"{label}-workers.log"))
+        self.base, self.logdir, self.label, self.managers = base, logdir, label, []
+        self.wm = self.add_workers("workers", args.workers, pool_capabilities)
 
-    def wait_workers(self, path, timeout=60):
+    def add_workers(self, name, count, capabilities):
+        """A fixed native worker manager with `count` workers (in its own session, so that its workers
+        can be killed as a group), waited for until its workers are connected."""
+        pin_peers = ["taskset", "-c", "1"] if self.args.pin else []
+        caps = ["--per-worker-capabilities", capabilities] if capabilities else []
+        path = os.path.join(self.logdir, f"{self.label}-{name}.log")
+        wm = subprocess.Popen(
+            pin_peers + [self.args.worker_manager, "baremetal_native", "--mode", "fixed", "--max-task-concurrency",
+                         str(count), "--worker-manager-id", f"bench-{self.base}-{name}"] + caps + [self.address],
+            stdout=open(path, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.managers.append(wm)
+        self.wait_workers(path, count)
+        return wm
+
+    def wait_workers(self, path, count, timeout=60):
         """A worker's processor connects to the object storage once the scheduler echoed the worker's
         heartbeat: from then on the scheduler knows it (the forwarder drops tasks while it has no worker)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             with open(path) as f:
-                if f.read().count("connecting to object storage at") >= self.args.workers:
+                if f.read().count("connecting to object storage at") >= count:
                     time.sleep(0.5)
                     return
             time.sleep(0.1)
         raise RuntimeError(f"workers never connected (see {path})")
 
     def close(self):
-        if self.wm is not None:
+        for wm in self.managers:
             try:
-                os.killpg(self.wm.pid, signal.SIGINT)
+                os.killpg(wm.pid, signal.SIGINT)
             except ProcessLookupError:
                 pass
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
         time.sleep(1)
-        if self.wm is not None:
+        for wm in self.managers:
             try:
-                os.killpg(self.wm.pid, signal.SIGKILL)
+                os.killpg(wm.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.wm.wait()
+            wm.wait()
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
@@ -280,7 +291,10 @@ def big_object_uploader(address, size, rounds, marks):
         for _ in range(rounds):
             t0 = time.time()
             ref = client.send_object(payload)
-            assert client.submit(length, ref).result() == size
+            # Only the worker with the `bigobject` capability takes it, so that the tiny tasks never
+            # queue behind it on a worker: what is measured is the scheduler, not a busy worker.
+            f = client.submit_verbose(length, (ref,), {}, capabilities={"bigobject": 1})
+            assert f.result() == size
             t1 = time.time()
             with open(marks, "a") as f:
                 f.write(f"{t0} {t1}\n")
@@ -290,16 +304,29 @@ def big_object_uploader(address, size, rounds, marks):
 def big_object(args, command, logdir):
     from scaler import Client
 
-    cluster = Cluster(args, "rs", command, logdir, "big")
+    metrics = free_port(1)
+    cluster = Cluster(args, "rs", command, logdir, "big",
+                      sched_extra=["--policy-content", "allocate=capability; scaling=no",
+                                   "--metrics-address", f"tcp://127.0.0.1:{metrics}"],
+                      pool_capabilities="tiny")
+    cluster.add_workers("bigworker", 1, "bigobject")
+    scrape = lambda: loop_histogram(f"http://127.0.0.1:{metrics}/metrics")
+
+    def tiny():
+        t = time.perf_counter()
+        assert client.submit_verbose(noop, (0,), {}, capabilities={"tiny": 1}).result() == 0
+        return (time.perf_counter() - t) * 1e6
+
     try:
         with Client(address=cluster.address) as client:
-            client.map(noop, range(200))
+            for _ in range(50):
+                tiny()
             idle = []
+            h0 = scrape()
             t_end = time.time() + args.idle_seconds
             while time.time() < t_end:
-                t = time.perf_counter()
-                client.submit(noop, 0).result()
-                idle.append((time.perf_counter() - t) * 1e6)
+                idle.append(tiny())
+            h1 = scrape()
             marks = os.path.join(logdir, "big-marks.txt")
             up = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--big-object-child", cluster.address,
                                    str(args.object_bytes), str(args.object_rounds), marks],
@@ -311,9 +338,9 @@ def big_object(args, command, logdir):
             samples = []
             while up.poll() is None:
                 t0 = time.time()
-                t = time.perf_counter()
-                client.submit(noop, 0).result()
-                samples.append((t0, time.time(), (time.perf_counter() - t) * 1e6))
+                lat = tiny()
+                samples.append((t0, time.time(), lat))
+            h2 = scrape()
             if perf is not None:
                 perf.send_signal(signal.SIGINT)
                 perf.wait()
@@ -328,7 +355,32 @@ def big_object(args, command, logdir):
     return {"idle": {"n": len(idle), "p50": percentile(idle, 0.5), "p99": percentile(idle, 0.99), "max": idle[-1]},
             "during": {"n": len(during), "p50": percentile(during, 0.5), "p99": percentile(during, 0.99),
                        "max": during[-1] if during else float("nan")},
-            "transfer_seconds": transfer_s, "object_bytes": args.object_bytes}
+            "transfer_seconds": transfer_s, "object_bytes": args.object_bytes,
+            "loop_turns_idle": hist_delta(h0, h1), "loop_turns_with_transfers": hist_delta(h1, h2)}
+
+
+def loop_histogram(url):
+    """scaler-rs's scaler_loop_seconds histogram (cumulative buckets, seconds -> count)."""
+    import urllib.request
+
+    h = {}
+    for line in urllib.request.urlopen(url).read().decode().splitlines():
+        if line.startswith("scaler_loop_seconds_bucket"):
+            h[line.split('le="')[1].split('"')[0]] = int(line.split()[-1])
+    return h
+
+
+def hist_delta(a, b):
+    """Event-loop turns between two scrapes: count, and the share that took at most each bucket bound."""
+    n = b["+Inf"] - a["+Inf"]
+    out = {"turns": n}
+    for le in b:
+        if le != "+Inf":
+            out[f"<= {float(le) * 1e3:g} ms"] = round((b[le] - a[le]) / max(n, 1), 5)
+    # Turns above the largest finite bucket, i.e. the stalls that matter here.
+    finite = max((le for le in b if le != "+Inf"), key=float)
+    out[f"> {float(finite) * 1e3:g} ms"] = n - (b[finite] - a[finite])
+    return out
 
 
 def main():
