@@ -8,8 +8,8 @@ use scaler_rs::storage::header::{decode_response, ResponseType};
 use scaler_rs::tools::peer::Peer;
 use scaler_rs::transport::Address;
 use scaler_rs::wire::{
-    self, encode as enc, ClientHeartbeat, InstructionType, Message, ObjectInstruction, ResultType,
-    Task, TaskArg, WorkerHeartbeat,
+    self, encode as enc, Capability, ClientHeartbeat, InstructionType, Message, ObjectInstruction,
+    ResultType, Task, TaskArg, WorkerHeartbeat,
 };
 use std::io::Write;
 use std::net::TcpStream;
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: scaler-rs-bench --scheduler tcp://IP:PORT [--clients N] [--workers M] [--tasks T]
        [--window W] [--worker-sleep-us U] [--queue-size Q] [--timeout-seconds S] [--scheduler-pid PID] [--json]
-       [--worker-manager-id ID]
+       [--worker-manager-id ID] [--capability NAME]
   --tasks T            total tasks, split over the clients (default 100000)
   --window W           tasks in flight per client (default 1000; 1 measures unloaded latency)
   --worker-sleep-us U  each worker holds each task this long before answering (default 0)
@@ -28,6 +28,9 @@ const USAGE: &str = "usage: scaler-rs-bench --scheduler tcp://IP:PORT [--clients
   --scheduler-pid PID  read the scheduler's CPU time from /proc/PID/stat before and after
   --worker-manager-id ID  the workers name this manager, and a worker manager with this id heartbeats
                        (commands it receives are ignored); default: workers name \"bench\", no manager
+  --capability NAME    every task requires capability NAME and the workers offer it (with the scheduler's
+                       allocate=capability policy this keeps the tasks off other workers, as the soak needs)
+  Every result is checked once per task: duplicates and missing results are counted and fail the run.
        scaler-rs-bench --measure-queued-rss N   (in-process: core memory per queued task)";
 
 struct Args {
@@ -42,6 +45,7 @@ struct Args {
     pid: Option<u32>,
     json: bool,
     manager: Option<String>,
+    capabilities: Vec<Capability>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -57,6 +61,7 @@ fn parse() -> Result<Args, String> {
         pid: None,
         json: false,
         manager: None,
+        capabilities: vec![],
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -82,6 +87,10 @@ fn parse() -> Result<Args, String> {
             "--scheduler-pid" => a.pid = Some(num(val()?)? as u32),
             "--json" => a.json = true,
             "--worker-manager-id" => a.manager = Some(val()?),
+            "--capability" => a.capabilities.push(Capability {
+                name: val()?,
+                value: -1,
+            }),
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
         }
@@ -171,6 +180,7 @@ fn upload(storage: &Address, client: &Bytes, ids: &[Bytes]) -> Result<(), String
 struct Stats {
     latencies_ns: Mutex<Vec<u64>>,
     done: AtomicU64,
+    duplicates: AtomicU64,
 }
 
 fn run_client(
@@ -219,7 +229,7 @@ fn run_client(
             is_task: false,
             data: arg,
         }],
-        capabilities: vec![],
+        capabilities: a.capabilities.clone(),
     };
     let t0 = Instant::now();
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..tasks).map(|_| AtomicU64::new(0)).collect());
@@ -231,6 +241,8 @@ fn run_client(
     let deadline = Instant::now() + a.timeout;
     let reader = thread::spawn(move || -> Result<(), String> {
         let mut lat = Vec::with_capacity(tasks as usize);
+        // Exactly-once check: a second result for a task is counted, never taken as progress.
+        let mut answered = vec![false; tasks as usize];
         p.stream
             .set_read_timeout(Some(Duration::from_millis(200)))
             .ok();
@@ -251,6 +263,10 @@ fn run_client(
                         "client {idx}: unexpected result {:?} for {seq}",
                         r.result_type
                     ));
+                }
+                if std::mem::replace(&mut answered[seq as usize], true) {
+                    reader_stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
                 let now = t0.elapsed().as_nanos() as u64;
                 lat.push(now.saturating_sub(reader_sent[seq as usize].load(Ordering::Relaxed)));
@@ -312,6 +328,7 @@ fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
         queue_size: a.queue_size,
         worker_manager_id: Bytes::from(a.manager.clone().unwrap_or_else(|| "bench".into())),
         hostname: "bench".into(),
+        capabilities: a.capabilities.clone(),
         ..Default::default()
     });
     p.send(&hb).map_err(|e| e.to_string())?;
@@ -480,6 +497,7 @@ fn main() {
     let stats = Arc::new(Stats {
         latencies_ns: Mutex::new(Vec::new()),
         done: AtomicU64::new(0),
+        duplicates: AtomicU64::new(0),
     });
     let gate = Arc::new(AtomicBool::new(false));
     let per = a.tasks / a.clients as u64;
@@ -515,6 +533,7 @@ fn main() {
         }
     }
     let done = stats.done.load(Ordering::Relaxed);
+    let duplicates = stats.duplicates.load(Ordering::Relaxed);
     let mut lat = stats.latencies_ns.lock().unwrap().clone();
     lat.sort_unstable();
     // SAFETY: sysconf has no preconditions.
@@ -527,12 +546,13 @@ fn main() {
     let (p50, p99, p999) = (pct(&lat, 0.5), pct(&lat, 0.99), pct(&lat, 0.999));
     if a.json {
         println!(
-            "{{\"tasks\":{},\"completed\":{done},\"clients\":{},\"workers\":{},\"window\":{},\"seconds\":{wall:.3},\"tasks_per_second\":{rate:.0},\"latency_us\":{{\"p50\":{p50:.1},\"p99\":{p99:.1},\"p999\":{p999:.1}}},\"scheduler_cpu_us_per_task\":{},\"errors\":{}}}",
+            "{{\"tasks\":{},\"completed\":{done},\"clients\":{},\"workers\":{},\"window\":{},\"seconds\":{wall:.3},\"tasks_per_second\":{rate:.0},\"latency_us\":{{\"p50\":{p50:.1},\"p99\":{p99:.1},\"p999\":{p999:.1}}},\"scheduler_cpu_us_per_task\":{},\"answered\":{done},\"duplicates\":{duplicates},\"missing\":{},\"errors\":{}}}",
             a.tasks,
             a.clients,
             a.workers,
             a.window,
             cpu_us_per_task.map_or("null".into(), |c| format!("{c:.2}")),
+            a.tasks - done,
             failed.len()
         );
     } else {
@@ -545,11 +565,15 @@ fn main() {
         if let Some(c) = cpu_us_per_task {
             println!("scheduler  {c:.2} us CPU per task");
         }
+        println!(
+            "results    {done} answered once, {duplicates} duplicates, {} missing",
+            a.tasks - done
+        );
     }
     for e in &failed {
         eprintln!("error: {e}");
     }
-    std::process::exit(if failed.is_empty() && done == a.tasks {
+    std::process::exit(if failed.is_empty() && done == a.tasks && duplicates == 0 {
         0
     } else {
         1
