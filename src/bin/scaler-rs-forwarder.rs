@@ -73,6 +73,9 @@ fn main() {
                 continue;
             }
             dirty.push(k);
+            if ev.is_read_closed() || ev.is_error() {
+                conns[k].peer_closing = true;
+            }
             let mut got = Received::default();
             let res = conns[k].read(u64::MAX, usize::MAX, &mut got);
             if let Some(id) = got.identity {

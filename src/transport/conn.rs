@@ -13,6 +13,9 @@ const INITIAL_RBUF: usize = 16 * 1024;
 const MIN_READ: usize = 4096;
 /// Below this, the buffer grows by a fixed step (small frames do not need doubling).
 const GROW_STEP: usize = 64 * 1024;
+/// Bytes read from one connection per `read` call before the others get a go: a peer streaming a
+/// large object would otherwise hold the loop for as long as it keeps the socket non-empty.
+const READ_BYTES_PER_TURN: usize = 4 << 20;
 /// An identity is a short string; a longer identity frame is refused before it is buffered.
 const MAX_IDENTITY: u64 = 4096;
 
@@ -82,6 +85,11 @@ pub struct Conn {
     pub connecting: bool,
     /// TLS session of a `tls://` connection (plaintext YMQ runs inside it).
     pub tls: Option<Box<rustls::Connection>>,
+    /// Set once readiness reported the peer's side closed (or an error): from then on every read goes
+    /// on until the socket reports EOF or `WouldBlock`, since no further edge would announce the EOF.
+    pub peer_closing: bool,
+    /// `READ_BYTES_PER_TURN`, a field so that tests can make it small.
+    read_bytes_per_turn: usize,
 }
 
 impl Conn {
@@ -99,6 +107,8 @@ impl Conn {
             headers: BytesMut::new(),
             connecting: false,
             tls: None,
+            peer_closing: false,
+            read_bytes_per_turn: READ_BYTES_PER_TURN,
         };
         c.push(Bytes::from_static(&MAGIC));
         c.queue_frame(own_identity.clone());
@@ -197,9 +207,10 @@ impl Conn {
         got: &mut Received,
     ) -> Result<bool, ConnError> {
         let mut eof = false;
+        let mut read_bytes = 0;
         loop {
             self.decode(max_frame, got)?;
-            if got.frames.len() >= budget {
+            if got.frames.len() >= budget || read_bytes >= self.read_bytes_per_turn {
                 return Ok(true);
             }
             self.make_room(max_frame);
@@ -208,12 +219,19 @@ impl Conn {
             let buf = unsafe {
                 std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut u8, spare.len())
             };
+            let room = buf.len();
             match self.read_some(buf) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
-                Ok(n) => unsafe { self.rbuf.set_len(self.rbuf.len() + n) },
+                Ok(n) => {
+                    unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
+                    read_bytes += n;
+                    if self.drained_by_short_read(n, room) {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ConnError::Io(e)),
@@ -224,6 +242,15 @@ impl Conn {
             return Err(ConnError::Eof);
         }
         Ok(false)
+    }
+
+    /// Whether a read of `n` bytes into `room` left the socket empty, so that reading again would only
+    /// return `WouldBlock` (half of all reads under real peers, which send one message per wake-up).
+    /// A TCP read returns less than asked only when the receive queue ran dry, and data arriving after
+    /// that raises a new edge-triggered readiness event. Not for TLS (a short plaintext read says
+    /// nothing about the socket) nor once the peer is closing (its EOF raises no further event).
+    fn drained_by_short_read(&self, n: usize, room: usize) -> bool {
+        n < room && self.tls.is_none() && !self.peer_closing
     }
 
     /// Reads plaintext: straight from the socket, or through TLS records.
@@ -412,6 +439,66 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         Ok(())
+    }
+
+    /// Waits until the kernel has `n` bytes queued for `c` (so that one read can see them all).
+    fn wait_queued(c: &Conn, n: usize) {
+        let t = Instant::now();
+        let mut buf = vec![0u8; n];
+        while c.stream.peek(&mut buf).unwrap_or(0) < n && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_short_read_ends_the_read_and_a_closing_peer_is_read_to_its_eof() {
+        let (mut c, peer) = pair();
+        let mut one = Vec::new();
+        frame::encode_into(b"task", &mut one);
+        (&peer).write_all(&one).unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        wait_queued(&c, one.len());
+        let mut got = Received::default();
+        // Without the closing hint the short read ends the call: the frame, and the EOF left for the
+        // readiness event that reported it.
+        assert!(matches!(c.read(u64::MAX, 1000, &mut got), Ok(false)));
+        assert_eq!(got.frames.len(), 1);
+        let (mut c, peer) = pair();
+        (&peer).write_all(&one).unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        wait_queued(&c, one.len());
+        let mut got = Received::default();
+        c.peer_closing = true;
+        assert!(matches!(
+            c.read(u64::MAX, 1000, &mut got),
+            Err(ConnError::Eof)
+        ));
+        assert_eq!(got.frames.len(), 1, "the frame before the EOF is kept");
+    }
+
+    #[test]
+    fn one_read_call_takes_a_bounded_number_of_bytes() {
+        let (mut c, peer) = pair();
+        c.read_bytes_per_turn = 16 * 1024;
+        let size = 1 << 20;
+        let mut data = (size as u64).to_le_bytes().to_vec();
+        data.extend_from_slice(&vec![7u8; size]);
+        let total = data.len();
+        let writer = std::thread::spawn(move || (&peer).write_all(&data).map(|_| peer));
+        // More than the bound is waiting, so only the bound (not the socket running dry) can end the
+        // call; closing, so that no short read ends it either.
+        wait_queued(&c, 32 * 1024);
+        c.peer_closing = true;
+        let mut got = Received::default();
+        assert!(
+            matches!(c.read(u64::MAX, 1000, &mut got), Ok(true)),
+            "more to read"
+        );
+        assert!(got.frames.is_empty());
+        assert!(c.rbuf.len() < total, "{} bytes taken at once", c.rbuf.len());
+        read_until(&mut c, u64::MAX, &mut got, |g| !g.frames.is_empty()).unwrap();
+        assert_eq!(got.frames[0].len(), size);
+        let _peer = writer.join().unwrap().unwrap();
     }
 
     #[test]

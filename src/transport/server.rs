@@ -151,6 +151,9 @@ impl Server {
                             self.conns[k].connecting = false;
                             self.dirty.push(k);
                         }
+                        if ev.is_read_closed() || ev.is_error() {
+                            self.conns[k].peer_closing = true;
+                        }
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.read(k);
                         }
