@@ -60,8 +60,10 @@ pub fn head_end(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| start + p + 4)
 }
 
+type Head<'a> = (&'a str, Vec<(String, &'a str)>);
+
 /// First line and `(lowercase name, value)` headers of a head (without its final `\r\n\r\n`).
-fn split_head(head: &[u8]) -> Result<(&str, Vec<(String, &str)>), HandshakeError> {
+fn split_head(head: &[u8]) -> Result<Head<'_>, HandshakeError> {
     let text = std::str::from_utf8(head).map_err(|_| HandshakeError::NotUtf8)?;
     let mut lines = text.split("\r\n");
     let first = lines.next().unwrap_or("");

@@ -80,7 +80,7 @@ pub fn base64_encode(data: &[u8]) -> String {
 /// Length of the data a canonical, padded base64 string decodes to; `None` if it is not base64.
 pub fn base64_decoded_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return None;
     }
     let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
