@@ -39,6 +39,8 @@ scaler-rs options:
 scaler-rs limits:
   --max-frame-bytes N           largest message accepted from a peer (default 1073741824)
   --max-storage-frame-bytes N   largest object accepted by the embedded storage (default 4294967296)
+  --max-storage-link-frame-bytes N
+                                largest frame accepted from an external object storage server (default 1048576)
   --max-queued-bytes N          close a peer whose unsent output exceeds N (default 1073741824; not monitors)
   --monitor-queue-bytes N       a monitor with more than N bytes unsent skips monitor frames until it
                                 catches up, counted in scaler_monitor_frames_dropped_total (default 16777216)
@@ -123,6 +125,7 @@ fn canonical(flag: &str) -> Option<&'static str> {
         ("tk", "tls-key"),
         ("", "max-frame-bytes"),
         ("", "max-storage-frame-bytes"),
+        ("", "max-storage-link-frame-bytes"),
         ("", "max-queued-bytes"),
         ("", "monitor-queue-bytes"),
         ("", "monitor-worker-limit"),
@@ -301,6 +304,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "tls-key" => o.tls_key = Some(v),
             "max-frame-bytes" => o.limits.max_frame = int(&v, name)?,
             "max-storage-frame-bytes" => o.limits.max_storage_frame = int(&v, name)?,
+            "max-storage-link-frame-bytes" => o.limits.max_storage_link_frame = int(&v, name)?,
             "max-queued-bytes" => o.limits.max_queued_bytes = int(&v, name)?,
             "monitor-queue-bytes" => o.limits.monitor_queue_bytes = int(&v, name)?,
             "monitor-worker-limit" => o.monitor_worker_limit = int(&v, name)?,

@@ -2,8 +2,8 @@
 //! (tests/data/scaler-2.9.0-scheduler.toml, copied verbatim from the 2.9.0 source package).
 mod common;
 use bytes::Bytes;
-use scaler_rs::peer::Peer;
 use scaler_rs::schema::message_capnp;
+use scaler_rs::tools::peer::Peer;
 use scaler_rs::wire::{encode as enc, ClientHeartbeat};
 use std::process::Command;
 

@@ -4,120 +4,16 @@
 //! input is legal, handled), the process keeps serving, and a well-behaved client and worker on other
 //! connections still complete a task. Memory is checked to stay bounded at the end.
 mod common;
-use bytes::Bytes;
-use scaler_rs::peer::Peer;
+mod hostile;
+use hostile::{closed_by_server, frame, healthy, raw, rss_kib};
+use scaler_rs::tools::peer::Peer;
 use scaler_rs::wire::frame::MAGIC;
-use scaler_rs::wire::{
-    decode, encode as enc, ClientHeartbeat, Message, ResultType, Task, WorkerHeartbeat,
-};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use scaler_rs::wire::{decode, encode as enc, ClientHeartbeat, Message};
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
 
 const MAX_FRAME: u64 = 1 << 20;
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
-
-/// Handshake as `identity` on a raw stream (for tests that then misbehave).
-fn raw(addr: SocketAddr, identity: &[u8]) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let mut hello = MAGIC.to_vec();
-    hello.extend_from_slice(&(identity.len() as u64).to_le_bytes());
-    hello.extend_from_slice(identity);
-    s.write_all(&hello).unwrap();
-    s
-}
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut v = (payload.len() as u64).to_le_bytes().to_vec();
-    v.extend_from_slice(payload);
-    v
-}
-
-/// Whether the scheduler closes `s` within a few seconds (reading and discarding what it sends).
-fn closed_by_server(mut s: TcpStream) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return true,
-        }
-    }
-    false
-}
-
-/// A well-behaved client and worker complete one task through the scheduler.
-fn healthy(addr: SocketAddr, tag: &str) -> bool {
-    let w_id = b(&format!("Worker|healthy|{tag}"));
-    let c_id = b(&format!("Client|healthy{tag}"));
-    let Ok(mut w) = Peer::connect(addr, &w_id) else {
-        return false;
-    };
-    let Ok(mut c) = Peer::connect(addr, &c_id) else {
-        return false;
-    };
-    w.send(&enc::worker_heartbeat(&WorkerHeartbeat {
-        queue_size: 10,
-        ..Default::default()
-    }))
-    .unwrap();
-    c.send(&enc::client_heartbeat(&ClientHeartbeat::default()))
-        .unwrap();
-    let task = Task {
-        task_id: b(&format!("task-{tag}")),
-        source: c_id.clone(),
-        metadata: Bytes::new(),
-        func_object_id: Bytes::from(vec![1; 32]),
-        args: vec![],
-        capabilities: vec![],
-    };
-    std::thread::sleep(Duration::from_millis(50));
-    c.send(&enc::task(&task)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(f)) = w.recv() {
-            if let Ok(Message::Task(t)) = decode(&f) {
-                w.send(&enc::task_result(
-                    &t.task_id,
-                    ResultType::Success,
-                    b"",
-                    &[Bytes::from(vec![2; 32])],
-                ))
-                .unwrap();
-                break;
-            }
-        }
-    }
-    while Instant::now() < deadline {
-        if let Ok(Some(f)) = c.recv() {
-            if matches!(decode(&f), Ok(Message::TaskResult(r)) if r.task_id == task.task_id) {
-                let _ = w.send(&enc::worker_disconnect_notification());
-                return true;
-            }
-        }
-    }
-    false
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
-    s.split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 4
-}
 
 struct Row {
     input: &'static str,

@@ -4,7 +4,7 @@
 //! client and worker over ws:// still complete a task.
 mod common;
 use bytes::Bytes;
-use scaler_rs::peer::Peer;
+use scaler_rs::tools::peer::Peer;
 use scaler_rs::transport::Address;
 use scaler_rs::wire::frame::MAGIC;
 use scaler_rs::wire::ws::frame::{masked_frame, OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT};

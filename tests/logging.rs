@@ -1,7 +1,7 @@
 //! `--logging-paths`: stdout through simple_logger (its format), /dev/stderr and files in Scaler's line
 //! format; a stdout that goes away (closed pipe) switches that sink off without stopping the scheduler.
 mod common;
-use scaler_rs::peer::Peer;
+use scaler_rs::tools::peer::Peer;
 use scaler_rs::wire::{encode as enc, WorkerHeartbeat};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

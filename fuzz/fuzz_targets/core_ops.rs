@@ -16,7 +16,11 @@ fn id(prefix: &str, n: u8) -> Bytes {
 
 fuzz_target!(|data: &[u8]| {
     let mut now = Instant::now();
-    let mut cfg = Config::new(StorageAddress { host: "127.0.0.1".into(), port: 1, scheme: "tcp".into() });
+    let mut cfg = Config::new(StorageAddress {
+        host: "127.0.0.1".into(),
+        port: 1,
+        scheme: "tcp".into(),
+    });
     cfg.worker_timeout = Duration::from_secs(5);
     cfg.client_timeout = Duration::from_secs(5);
     let mut s = Scheduler::new(cfg, now);
@@ -29,17 +33,46 @@ fuzz_target!(|data: &[u8]| {
         let client = id("Client|", b % 2);
         let task = id("t", c % next_task.max(1));
         let msg: Option<(Bytes, Bytes)> = match a % 14 {
-            0 => Some((worker, enc::worker_heartbeat(&WorkerHeartbeat { queue_size: 1 + (c % 4) as u32, ..Default::default() }))),
+            0 => Some((
+                worker,
+                enc::worker_heartbeat(&WorkerHeartbeat {
+                    queue_size: 1 + (c % 4) as u32,
+                    ..Default::default()
+                }),
+            )),
             1 => Some((client, enc::client_heartbeat(&ClientHeartbeat::default()))),
             2 => {
                 next_task = next_task.wrapping_add(1);
-                let t = Task { task_id: id("t", next_task.wrapping_sub(1)), source: client.clone(), metadata: Bytes::new(), func_object_id: Bytes::from(vec![1; 32]), args: vec![], capabilities: vec![] };
+                let t = Task {
+                    task_id: id("t", next_task.wrapping_sub(1)),
+                    source: client.clone(),
+                    metadata: Bytes::new(),
+                    func_object_id: Bytes::from(vec![1; 32]),
+                    args: vec![],
+                    capabilities: vec![],
+                };
                 Some((client, enc::task(&t)))
             }
             3 => Some((client, enc::task_cancel(&task, c % 2 == 0))),
-            4 => Some((worker, enc::task_result(&task, if c % 3 == 0 { ResultType::Failed } else { ResultType::Success }, b"", &[Bytes::from(vec![c; 32])]))),
+            4 => Some((
+                worker,
+                enc::task_result(
+                    &task,
+                    if c % 3 == 0 {
+                        ResultType::Failed
+                    } else {
+                        ResultType::Success
+                    },
+                    b"",
+                    &[Bytes::from(vec![c; 32])],
+                ),
+            )),
             5 => {
-                let kind = [CancelConfirmType::Canceled, CancelConfirmType::CancelFailed, CancelConfirmType::CancelNotFound][(c % 3) as usize];
+                let kind = [
+                    CancelConfirmType::Canceled,
+                    CancelConfirmType::CancelFailed,
+                    CancelConfirmType::CancelNotFound,
+                ][(c % 3) as usize];
                 Some((worker, enc::task_cancel_confirm(&task, kind)))
             }
             6 => Some((worker, enc::worker_disconnect_notification())),
@@ -64,15 +97,50 @@ fuzz_target!(|data: &[u8]| {
                         source: client.clone(),
                         metadata: Bytes::new(),
                         func_object_id: Bytes::from(vec![1; 32]),
-                        args: (0..i).filter(|j| (c >> j) & 1 == 1).map(|j| TaskArg { is_task: true, data: id(&format!("g{b}-"), j) }).collect(),
+                        args: (0..i)
+                            .filter(|j| (c >> j) & 1 == 1)
+                            .map(|j| TaskArg {
+                                is_task: true,
+                                data: id(&format!("g{b}-"), j),
+                            })
+                            .collect(),
                         capabilities: vec![],
                     })
                     .collect();
-                Some((client.clone(), enc::graph_task(&GraphTask { task_id: id("U", b), source: client, targets: vec![id(&format!("g{b}-"), n - 1)], graph })))
+                Some((
+                    client.clone(),
+                    enc::graph_task(&GraphTask {
+                        task_id: id("U", b),
+                        source: client,
+                        targets: vec![id(&format!("g{b}-"), n - 1)],
+                        graph,
+                    }),
+                ))
             }
             10 => Some((client, enc::client_disconnect(c % 5 == 0))),
-            11 => Some((client.clone(), enc::object_instruction(&ObjectInstruction { kind: if c % 2 == 0 { InstructionType::Create } else { InstructionType::Delete }, object_user: client, ids: vec![Bytes::from(vec![c; 32])], types: vec![1], names: vec![], sizes: vec![] }))),
-            12 => Some((id("WM|", b % 2), enc::worker_manager_heartbeat(&WorkerManagerHeartbeat { max_task_concurrency: c as u32, capabilities: vec![], worker_manager_id: id("wm", b % 2) }))),
+            11 => Some((
+                client.clone(),
+                enc::object_instruction(&ObjectInstruction {
+                    kind: if c % 2 == 0 {
+                        InstructionType::Create
+                    } else {
+                        InstructionType::Delete
+                    },
+                    object_user: client,
+                    ids: vec![Bytes::from(vec![c; 32])],
+                    types: vec![1],
+                    names: vec![],
+                    sizes: vec![],
+                }),
+            )),
+            12 => Some((
+                id("WM|", b % 2),
+                enc::worker_manager_heartbeat(&WorkerManagerHeartbeat {
+                    max_task_concurrency: c as u32,
+                    capabilities: vec![],
+                    worker_manager_id: id("wm", b % 2),
+                }),
+            )),
             _ => Some((worker, Bytes::copy_from_slice(op))),
         };
         if let Some((from, frame)) = msg {

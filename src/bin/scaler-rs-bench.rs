@@ -4,8 +4,8 @@
 //! forwarder. Exits 0 only when every task got its result. Reports tasks/s, submit->result latency
 //! percentiles and, with --scheduler-pid, the scheduler's CPU per task read from /proc.
 use bytes::Bytes;
-use scaler_rs::peer::{Framing, Peer};
 use scaler_rs::storage::header::{decode_response, ResponseType};
+use scaler_rs::tools::peer::{Framing, Peer};
 use scaler_rs::transport::Address;
 use scaler_rs::wire::{
     self, encode as enc, ClientHeartbeat, InstructionType, Message, ObjectInstruction, ResultType,

@@ -8,6 +8,14 @@ use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 
+/// A fresh connection's receive buffer, and the least room a read is offered.
+const INITIAL_RBUF: usize = 16 * 1024;
+const MIN_READ: usize = 4096;
+/// Below this, the buffer grows by a fixed step (small frames do not need doubling).
+const GROW_STEP: usize = 64 * 1024;
+/// An identity is a short string; a longer identity frame is refused before it is buffered.
+const MAX_IDENTITY: u64 = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// A client, worker or worker manager on the main address.
@@ -84,7 +92,7 @@ impl Conn {
             role,
             identity: None,
             phase: Phase::Magic,
-            rbuf: BytesMut::with_capacity(16 * 1024),
+            rbuf: BytesMut::with_capacity(INITIAL_RBUF),
             wqueue: VecDeque::new(),
             woff: 0,
             queued_bytes: 0,
@@ -152,6 +160,7 @@ impl Conn {
             match self.stream.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(ConnError::Eof),
                 Ok(mut written) => {
+                    debug_assert!(written <= self.queued_bytes, "wrote more than was queued");
                     self.queued_bytes -= written;
                     while written > 0 {
                         let front = self
@@ -175,6 +184,7 @@ impl Conn {
                 Err(e) => return Err(ConnError::Io(e)),
             }
         }
+        debug_assert_eq!(self.queued_bytes, 0, "queue empty but bytes counted");
         Ok(true)
     }
 
@@ -192,9 +202,7 @@ impl Conn {
             if got.frames.len() >= budget {
                 return Ok(true);
             }
-            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-                self.rbuf.reserve(64 * 1024);
-            }
+            self.make_room(max_frame);
             let spare = self.rbuf.spare_capacity_mut();
             // SAFETY: `read` only writes into the buffer; we advance `len` by exactly what it reports.
             let buf = unsafe {
@@ -255,6 +263,7 @@ impl Conn {
                 if n == 0 {
                     break;
                 }
+                debug_assert!(n <= self.queued_bytes, "wrote more than was queued");
                 self.queued_bytes -= n;
                 self.woff += n;
                 if self.woff == front.len() {
@@ -275,6 +284,46 @@ impl Conn {
         }
     }
 
+    /// Receive-buffer capacity, for tests and accounting.
+    pub fn receive_capacity(&self) -> usize {
+        self.rbuf.capacity()
+    }
+
+    /// Ensures room for the next read. The buffer grows with the bytes that arrived, doubling (as
+    /// sozu's channel does), never by the length a frame header declares: a peer that announces 1 GiB
+    /// and sends 10 bytes costs 16 KiB, not 1 GiB of address space. Growth stops at one whole frame
+    /// under the limit (plus one read), which is all a buffer ever needs: `decode` consumes every
+    /// complete frame, so what stays behind is at most one partial frame.
+    fn make_room(&mut self, max_frame: u64) {
+        let len = self.rbuf.len();
+        if self.rbuf.capacity() - len >= MIN_READ {
+            return;
+        }
+        if len < GROW_STEP {
+            // The common case (small frames): `reserve` reclaims the buffer in place once the frames
+            // split off it are dropped, so steady traffic allocates nothing.
+            self.rbuf.reserve(GROW_STEP);
+            return;
+        }
+        let cap = frame::max_buffered(self.frame_limit(max_frame));
+        let grow = len.min(cap.saturating_sub(len)).max(MIN_READ);
+        // A large partial frame: a fresh buffer of exactly twice its size (capped), because `reserve`
+        // may round a large request up past the cap. The copy is of the one partial frame held, and
+        // doubling keeps the copies of a large frame linear in its size.
+        let mut grown = BytesMut::with_capacity(len + grow);
+        grown.extend_from_slice(&self.rbuf);
+        self.rbuf = grown;
+    }
+
+    /// The limit the next frame is decoded under.
+    fn frame_limit(&self, max_frame: u64) -> u64 {
+        match self.phase {
+            Phase::Magic => 0,
+            Phase::Identity => MAX_IDENTITY,
+            Phase::Ready => max_frame,
+        }
+    }
+
     fn decode(&mut self, max_frame: u64, got: &mut Received) -> Result<(), ConnError> {
         loop {
             match self.phase {
@@ -286,17 +335,11 @@ impl Conn {
                     self.phase = Phase::Identity;
                 }
                 Phase::Identity | Phase::Ready => {
-                    // An identity is a short string; refuse a huge one before buffering it.
-                    let limit = if self.phase == Phase::Identity {
-                        4096
-                    } else {
-                        max_frame
-                    };
+                    let limit = self.frame_limit(max_frame);
                     match frame::decode(&self.rbuf, limit).map_err(ConnError::Frame)? {
-                        Decoded::Incomplete { need } => {
-                            if need > self.rbuf.capacity() {
-                                self.rbuf.reserve(need - self.rbuf.len());
-                            }
+                        // The rest arrives through `make_room`, which never trusts `need`.
+                        Decoded::Incomplete { .. } => {
+                            debug_assert!(self.rbuf.len() < frame::max_buffered(limit));
                             return Ok(());
                         }
                         Decoded::Frame { consumed } => {
@@ -314,6 +357,121 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A connection in the Ready phase, and the peer's end of its socket.
+    fn pair() -> (Conn, std::net::TcpStream) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (ours, _) = l.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut c = Conn::new(
+            mio::net::TcpStream::from_std(ours),
+            Role::Main,
+            &Bytes::from_static(b"scheduler"),
+        );
+        let mut hello = MAGIC.to_vec();
+        frame::encode_into(b"peer", &mut hello);
+        (&peer).write_all(&hello).unwrap();
+        let mut got = Received::default();
+        read_until(&mut c, u64::MAX, &mut got, |g| g.identity.is_some()).unwrap();
+        assert!(c.is_ready());
+        (c, peer)
+    }
+
+    fn read_until(
+        c: &mut Conn,
+        max: u64,
+        got: &mut Received,
+        done: impl Fn(&Received) -> bool,
+    ) -> Result<(), String> {
+        read_for(c, max, got, done, Duration::from_secs(5))
+    }
+
+    /// Reads until `done`, an error, or `wait` passes ("timed out").
+    fn read_for(
+        c: &mut Conn,
+        max: u64,
+        got: &mut Received,
+        done: impl Fn(&Received) -> bool,
+        wait: Duration,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + wait;
+        while !done(got) {
+            if Instant::now() > deadline {
+                return Err("timed out".into());
+            }
+            c.read(max, 1000, got).map_err(|e| e.to_string())?;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn buffer_follows_the_bytes_that_arrived_not_the_declared_length() {
+        for max in [1u64 << 30, u64::MAX] {
+            let (mut c, peer) = pair();
+            let mut got = Received::default();
+            let mut data = (1u64 << 29).to_le_bytes().to_vec();
+            data.extend_from_slice(&[1; 100]);
+            (&peer).write_all(&data).unwrap();
+            let idle = read_for(&mut c, max, &mut got, |_| false, Duration::from_millis(100));
+            assert_eq!(idle, Err("timed out".into()));
+            assert!(got.frames.is_empty());
+            assert!(
+                c.receive_capacity() <= INITIAL_RBUF + GROW_STEP,
+                "capacity {} after 108 bytes of a 512 MiB frame",
+                c.receive_capacity()
+            );
+            // 1 MiB more: the buffer grows with it, at most doubling past what is held.
+            (&peer).write_all(&vec![2u8; 1 << 20]).unwrap();
+            let t = Instant::now();
+            while c.rbuf.len() < (1 << 20) + 108 && t.elapsed() < Duration::from_secs(5) {
+                c.read(max, 1000, &mut got).unwrap();
+            }
+            assert_eq!(c.rbuf.len(), (1 << 20) + 108);
+            assert!(c.receive_capacity() <= 2 * c.rbuf.len() + 2 * GROW_STEP);
+        }
+    }
+
+    #[test]
+    fn buffer_never_grows_past_one_frame_under_the_limit() {
+        let (mut c, peer) = pair();
+        let mut got = Received::default();
+        let max = 200_000u64;
+        let mut data = max.to_le_bytes().to_vec();
+        data.extend_from_slice(&vec![3u8; max as usize - 1]);
+        (&peer).write_all(&data).unwrap();
+        let t = Instant::now();
+        while c.rbuf.len() < data.len() && t.elapsed() < Duration::from_secs(5) {
+            c.read(max, 1000, &mut got).unwrap();
+        }
+        assert!(c.receive_capacity() <= frame::max_buffered(max) + GROW_STEP + MIN_READ);
+        (&peer).write_all(&[3u8]).unwrap();
+        read_until(&mut c, max, &mut got, |g| !g.frames.is_empty()).unwrap();
+        assert_eq!(got.frames[0].len(), max as usize);
+    }
+
+    #[test]
+    fn wrapping_and_oversized_lengths_are_errors_before_any_buffering() {
+        for (len, max) in [
+            (u64::MAX, u64::MAX),
+            (u64::MAX - 3, u64::MAX),
+            (1 << 45, 1 << 30),
+        ] {
+            let (mut c, peer) = pair();
+            let mut got = Received::default();
+            (&peer).write_all(&len.to_le_bytes()).unwrap();
+            let err = read_until(&mut c, max, &mut got, |_| false).unwrap_err();
+            assert!(err.contains("exceeds the limit"), "{len}: {err}");
+            assert!(c.receive_capacity() <= INITIAL_RBUF + GROW_STEP);
         }
     }
 }

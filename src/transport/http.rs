@@ -1,6 +1,9 @@
 //! The smallest HTTP/1.x server that Prometheus needs: read one request head, answer with the metrics
 //! text, close. Any method and path get the metrics; a request head over 8 KiB is dropped.
+use super::token::SocketToken;
 use mio::net::TcpStream;
+use mio::{Interest, Poll};
+use slab::Slab;
 use std::io::{self, Read, Write};
 
 const MAX_REQUEST: usize = 8192;
@@ -59,5 +62,36 @@ impl HttpConn {
             }
         }
         true
+    }
+}
+
+/// The open metrics connections, in their own slab (their tokens are `SocketToken::Http`).
+#[derive(Default)]
+pub struct HttpConns {
+    conns: Slab<HttpConn>,
+}
+
+impl HttpConns {
+    pub fn accept(&mut self, poll: &Poll, mut stream: TcpStream) {
+        let entry = self.conns.vacant_entry();
+        let token = SocketToken::Http(entry.key()).token();
+        if poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .is_ok()
+        {
+            entry.insert(HttpConn::new(stream));
+        }
+    }
+
+    /// Advances connection `key` (answering with `body()`), closing it when done.
+    pub fn serve(&mut self, poll: &Poll, key: usize, body: impl FnOnce() -> String) {
+        let Some(h) = self.conns.get_mut(key) else {
+            return;
+        };
+        if h.progress(body) {
+            let mut h = self.conns.remove(key);
+            let _ = poll.registry().deregister(&mut h.stream);
+        }
     }
 }

@@ -1,12 +1,12 @@
-//! The scheduler's own side of the object storage protocol: a reconnecting connector to an external
-//! server, the requests the scheduler issues (delete, duplicate, infoGetTotal) and parsing of replies.
+//! The scheduler's connection to an external object storage server: connects, reconnects with backoff
+//! after any close (a restart, or a server that sent garbage), and queues requests while it is down.
+//! What the requests and replies contain is `storage::client`'s business.
 use super::addr::Address;
 use super::conn::{Conn, Role};
-use crate::core::StorageOp;
-use crate::storage::header::{self, ResponseType};
+use super::token::SocketToken;
 use bytes::Bytes;
 use log::{info, warn};
-use mio::{Interest, Poll, Token};
+use mio::{Interest, Poll};
 use slab::Slab;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -50,28 +50,40 @@ impl StorageLink {
         identity: &Bytes,
     ) -> std::io::Result<Option<usize>> {
         self.next = None;
-        let mut stream = match mio::net::TcpStream::connect(self.addr.socket_addr()) {
-            Ok(s) => s,
-            Err(e) => {
-                self.closed(Instant::now());
-                return Err(e);
-            }
-        };
+        let res = self.open(poll, conns, identity);
+        if res.is_err() {
+            // Whatever failed, try again later: the link must never stay down for good.
+            self.closed(Instant::now());
+        }
+        res
+    }
+
+    fn open(
+        &mut self,
+        poll: &Poll,
+        conns: &mut Slab<Conn>,
+        identity: &Bytes,
+    ) -> std::io::Result<Option<usize>> {
+        let mut stream = mio::net::TcpStream::connect(self.addr.socket_addr())?;
         let _ = stream.set_nodelay(true);
-        let entry = conns.vacant_entry();
-        let key = entry.key();
-        poll.registry().register(
-            &mut stream,
-            Token(key),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        let mut conn = Conn::new(stream, Role::StorageClient, identity);
+        let mut conn_tls = None;
         if self.addr.scheme == "tls" {
             let tls = rustls::ClientConnection::new(
                 super::tls::client_config(),
                 super::tls::server_name(&self.addr.host),
             )
             .map_err(|e| std::io::Error::other(format!("tls: {e}")))?;
+            conn_tls = Some(tls);
+        }
+        let entry = conns.vacant_entry();
+        let key = entry.key();
+        poll.registry().register(
+            &mut stream,
+            SocketToken::Conn(key).token(),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let mut conn = Conn::new(stream, Role::StorageClient, identity);
+        if let Some(tls) = conn_tls {
             conn = conn.with_tls(tls.into());
         }
         conn.connecting = true;
@@ -126,68 +138,4 @@ impl StorageLink {
         }
         self.next = Some(now + delay);
     }
-}
-
-/// Builds the scheduler's requests and reads the replies (only infoGetTotal carries data we use).
-#[derive(Debug, Default)]
-pub struct StorageReplies {
-    next_id: u64,
-    /// The header of a reply whose payload frame comes next.
-    awaiting_payload: Option<header::ResponseHeader>,
-}
-
-impl StorageReplies {
-    pub fn request(&mut self, op: StorageOp) -> Vec<Bytes> {
-        self.next_id += 1;
-        let id = self.next_id;
-        match op {
-            StorageOp::Delete(obj) => vec![crate::storage::delete_request(&object_id(&obj), id)],
-            StorageOp::Duplicate { new, original } => {
-                let (h, p) =
-                    crate::storage::duplicate_request(&object_id(&new), &object_id(&original), id);
-                vec![h, p]
-            }
-            StorageOp::Info => vec![crate::storage::info_request(id)],
-            StorageOp::Set { id: obj, payload } => {
-                let (h, p) = crate::storage::set_request(&object_id(&obj), payload, id);
-                vec![h, p]
-            }
-        }
-    }
-
-    pub fn reset(&mut self) {
-        self.awaiting_payload = None;
-    }
-
-    /// Feeds one frame from the storage server; returns the counters when an infoGetTotal answer completes.
-    pub fn on_frame(&mut self, frame: &Bytes) -> Option<[u64; 6]> {
-        if let Some(h) = self.awaiting_payload.take() {
-            if h.kind == ResponseType::InfoGetTotalOk {
-                return Some(header::decode_info(frame));
-            }
-            return None;
-        }
-        match header::decode_response(frame) {
-            Ok(h) => {
-                if h.payload_length > 0 {
-                    self.awaiting_payload = Some(h);
-                } else if h.kind == ResponseType::InfoGetTotalOk {
-                    return Some([0; 6]);
-                }
-                None
-            }
-            Err(e) => {
-                warn!("unreadable reply from object storage server: {e}");
-                None
-            }
-        }
-    }
-}
-
-/// A Scaler ObjectID is 32 bytes; anything else (a hostile or broken peer) is zero-padded/truncated.
-fn object_id(b: &[u8]) -> header::ObjectId {
-    let mut id = [0u8; 32];
-    let n = b.len().min(32);
-    id[..n].copy_from_slice(&b[..n]);
-    id
 }

@@ -67,24 +67,43 @@ fn pad4(buf: &[u8]) -> [u8; 4] {
 }
 
 /// Decodes the frame at the front of `buf`, refusing any frame longer than `max_frame`.
+///
+/// Total for every input and every limit up to `u64::MAX`: the length is compared to the limit
+/// before it is used, and the arithmetic on it is checked, so a declared length near 2^64 is an
+/// error, never an overflow. `Incomplete { need }` is what the buffer would have to hold; it is a
+/// peer's claim, so a caller must not reserve it (grow with the bytes that arrive instead).
 pub fn decode(buf: &[u8], max_frame: u64) -> Result<Decoded, FrameError> {
     if buf.len() < HEADER_LEN {
         return Ok(Decoded::Incomplete { need: HEADER_LEN });
     }
     let len = u64::from_le_bytes(buf[..HEADER_LEN].try_into().expect("8 bytes"));
+    let too_large = FrameError::TooLarge {
+        len,
+        max: max_frame,
+    };
     if len > max_frame {
-        return Err(FrameError::TooLarge {
-            len,
-            max: max_frame,
-        });
+        return Err(too_large);
     }
-    // `max_frame` fits in usize on every supported target (64-bit); the check above bounds `len`.
-    let total = HEADER_LEN + len as usize;
+    // A frame this process could not address is too large whatever the limit says.
+    let Some(total) = usize::try_from(len)
+        .ok()
+        .and_then(|l| l.checked_add(HEADER_LEN))
+    else {
+        return Err(too_large);
+    };
     if buf.len() < total {
         Ok(Decoded::Incomplete { need: total })
     } else {
         Ok(Decoded::Frame { consumed: total })
     }
+}
+
+/// The most a receive buffer needs to hold to make progress under `max_frame`: one whole frame.
+/// Saturates where `max_frame` exceeds the address space (nothing can be buffered up to it anyway).
+pub fn max_buffered(max_frame: u64) -> usize {
+    usize::try_from(max_frame)
+        .unwrap_or(usize::MAX)
+        .saturating_add(HEADER_LEN)
 }
 
 /// The length prefix for a payload of `len` bytes.
@@ -147,6 +166,35 @@ mod tests {
         let buf = 11u64.to_le_bytes();
         assert!(decode(&buf, 10).is_err());
         assert_eq!(decode(&buf, 11), Ok(Decoded::Incomplete { need: 19 }));
+    }
+
+    #[test]
+    fn decode_at_unlimited_max_never_overflows() {
+        // Lengths whose `HEADER_LEN + len` wraps a u64/usize: errors, not panics or tiny totals.
+        for len in [u64::MAX, u64::MAX - 1, u64::MAX - 7] {
+            let mut buf = len.to_le_bytes().to_vec();
+            buf.extend_from_slice(b"abc");
+            assert_eq!(
+                decode(&buf, u64::MAX),
+                Err(FrameError::TooLarge { len, max: u64::MAX }),
+                "len {len}"
+            );
+        }
+        let buf = (u64::MAX - 8).to_le_bytes();
+        assert_eq!(
+            decode(&buf, u64::MAX),
+            Ok(Decoded::Incomplete { need: usize::MAX })
+        );
+        // Huge but addressable: incomplete, with the claimed total (which callers must not reserve).
+        let buf = (1u64 << 45).to_le_bytes();
+        assert_eq!(
+            decode(&buf, u64::MAX),
+            Ok(Decoded::Incomplete {
+                need: (1 << 45) + 8
+            })
+        );
+        assert_eq!(max_buffered(u64::MAX), usize::MAX);
+        assert_eq!(max_buffered(10), 18);
     }
 
     #[test]

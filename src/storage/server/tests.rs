@@ -1,4 +1,7 @@
 use super::*;
+use crate::storage::client::{
+    delete_request, duplicate_request, get_request, info_request, set_request,
+};
 use std::time::Duration;
 
 fn id(n: u8) -> ObjectId {

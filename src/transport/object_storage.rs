@@ -1,0 +1,141 @@
+//! The scheduler's object storage, as the event loop sees it: the embedded server (its peers' frames
+//! in, replies routed back by identity) or the link to an external one, and the scheduler's own
+//! requests to either, which go through one client codec.
+use super::binder::{Binder, Namespace};
+use super::conn::Conn;
+use super::storage_link::StorageLink;
+use crate::core::{Scheduler, StorageOp};
+use crate::storage::header::HeaderError;
+use crate::storage::{ClientCodec, ObjectStorage, StorageError};
+use bytes::Bytes;
+use log::error;
+use slab::Slab;
+use std::time::Instant;
+
+enum Backend {
+    Embedded(ObjectStorage),
+    External(StorageLink),
+}
+
+pub struct ObjectStorageSide {
+    backend: Backend,
+    codec: ClientCodec,
+}
+
+/// What delivering replies needs from the loop: the scheduler's own identity (replies to it go to the
+/// core), and the connections of the embedded server's peers.
+pub struct Route<'a> {
+    pub own_identity: &'a Bytes,
+    pub conns: &'a mut Slab<Conn>,
+    pub binder: &'a Binder,
+    pub dirty: &'a mut Vec<usize>,
+    pub core: &'a mut Scheduler,
+}
+
+impl ObjectStorageSide {
+    pub fn embedded(storage: ObjectStorage) -> Self {
+        ObjectStorageSide {
+            backend: Backend::Embedded(storage),
+            codec: ClientCodec::default(),
+        }
+    }
+
+    pub fn external(link: StorageLink) -> Self {
+        ObjectStorageSide {
+            backend: Backend::External(link),
+            codec: ClientCodec::default(),
+        }
+    }
+
+    pub fn link(&self) -> Option<&StorageLink> {
+        match &self.backend {
+            Backend::External(l) => Some(l),
+            Backend::Embedded(_) => None,
+        }
+    }
+
+    pub fn link_mut(&mut self) -> Option<&mut StorageLink> {
+        match &mut self.backend {
+            Backend::External(l) => Some(l),
+            Backend::Embedded(_) => None,
+        }
+    }
+
+    /// A request frame from a peer of the embedded server. Replies are routed even when the frame
+    /// is refused (earlier frames of the same read may have completed requests); on an error the
+    /// caller closes the peer.
+    pub fn on_peer_frame(
+        &mut self,
+        now: Instant,
+        peer: &Bytes,
+        frame: Bytes,
+        route: Route<'_>,
+    ) -> Result<(), StorageError> {
+        let Backend::Embedded(storage) = &mut self.backend else {
+            debug_assert!(false, "a storage peer without an embedded server");
+            return Ok(());
+        };
+        let mut replies = Vec::new();
+        let res = storage.on_frame(now, peer, frame, &mut replies);
+        deliver(&mut self.codec, replies, route);
+        res
+    }
+
+    /// A peer of the embedded server disconnected: its parked requests stay (as in 2.9.0), its
+    /// partial request goes.
+    pub fn peer_left(&mut self, peer: &Bytes) {
+        if let Backend::Embedded(s) = &mut self.backend {
+            s.on_disconnect(peer);
+        }
+    }
+
+    /// One of the scheduler's own requests.
+    pub fn request(&mut self, now: Instant, op: StorageOp, route: Route<'_>) {
+        let frames = self.codec.request(op);
+        match &mut self.backend {
+            Backend::Embedded(storage) => {
+                let mut replies = Vec::new();
+                for f in frames {
+                    // Our own requests are well-formed; an error here would be a bug in the builders.
+                    if let Err(e) = storage.on_frame(now, route.own_identity, f, &mut replies) {
+                        error!("embedded object storage refused the scheduler's own request: {e}");
+                    }
+                }
+                deliver(&mut self.codec, replies, route);
+            }
+            Backend::External(link) => {
+                if let Some(k) = link.send(route.conns, frames) {
+                    route.dirty.push(k);
+                }
+            }
+        }
+    }
+
+    /// A frame from the external server; `Some` counters when an infoGetTotal answer completes.
+    pub fn on_link_frame(&mut self, frame: &[u8]) -> Result<Option<[u64; 6]>, HeaderError> {
+        self.codec.on_frame(frame)
+    }
+
+    /// The link to the external server closed: a reconnect is scheduled with backoff.
+    pub fn link_closed(&mut self, now: Instant) {
+        if let Backend::External(link) = &mut self.backend {
+            link.closed(now);
+        }
+        self.codec.reset();
+    }
+}
+
+fn deliver(codec: &mut ClientCodec, replies: Vec<(Bytes, Bytes)>, route: Route<'_>) {
+    for (peer, frame) in replies {
+        if peer == *route.own_identity {
+            match codec.on_frame(&frame) {
+                Ok(Some(info)) => route.core.on_storage_info(info),
+                Ok(None) => {}
+                Err(e) => error!("unreadable reply from the embedded object storage: {e}"),
+            }
+        } else if let Some(k) = route.binder.lookup(Namespace::Storage, &peer) {
+            route.conns[k].queue_frame(frame);
+            route.dirty.push(k);
+        }
+    }
+}
