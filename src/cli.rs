@@ -319,11 +319,6 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
     if o.tls_cert.is_some() != o.tls_key.is_some() {
         return Err("--tls-cert and --tls-key must be given together".into());
     }
-    // Parsed (transport::addr) but not yet wired into the event loop.
-    let listed = [Some(&o.bind), o.storage.as_ref(), o.monitor.as_ref(), o.metrics.as_ref()];
-    if let Some(a) = listed.into_iter().flatten().find(|a| a.is_websocket()) {
-        return Err(format!("{a}: the {}:// transport is not served yet", a.scheme));
-    }
     let (allocate, scaling) = crate::core::policy::parse(&engine, content.as_deref())?;
     o.allocate = allocate;
     o.scaling = scaling;

@@ -86,6 +86,11 @@ impl StorageLink {
         if let Some(tls) = conn_tls {
             conn = conn.with_tls(tls.into());
         }
+        if let Some(path) = self.addr.path.as_deref() {
+            let (layer, request) =
+                super::ws::WsLayer::client(&self.addr.host, self.addr.port, path, u64::MAX);
+            conn = conn.with_ws(layer, Some(request), identity);
+        }
         conn.connecting = true;
         entry.insert(conn);
         self.key = Some(key);

@@ -133,6 +133,11 @@ impl WsLayer {
         Ok(k)
     }
 
+    /// The peer's close, once it came: the connection ends after the YMQ bytes before it.
+    pub fn end(&self) -> Option<WsEnd> {
+        self.ended()
+    }
+
     fn ended(&self) -> Option<WsEnd> {
         self.session
             .peer_close()
