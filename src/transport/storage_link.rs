@@ -67,7 +67,7 @@ impl StorageLink {
         let mut stream = mio::net::TcpStream::connect(self.addr.socket_addr())?;
         let _ = stream.set_nodelay(true);
         let mut conn_tls = None;
-        if self.addr.scheme == "tls" {
+        if self.addr.is_secure() {
             let tls = rustls::ClientConnection::new(
                 super::tls::client_config(),
                 super::tls::server_name(&self.addr.host),
