@@ -2,7 +2,8 @@
 # Runs every test: the style gates (rustfmt, clippy with warnings as errors), unit tests, deterministic
 # simulation of the core (also in the debug profile, so its debug_assert!s and invariant checks run),
 # the hostile-peer matrix, and the loopback integration tests with the real Scaler 2.9.0 client and
-# workers (first light, faults, TLS), which install their Python venv on first use.
+# workers (first light, faults, TLS), which install their Python venv on first use; then the Python
+# path (scripts/python-package-test.sh: the wheel built from the checkout in a fresh venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
@@ -23,8 +24,13 @@ cargo test --release --lib --bins --tests -- --nocapture 2>&1 | tee target/test.
 step "debug-profile pass: simulation and unit tests with debug_assert!s on"
 cargo test --lib --test simulation 2>&1 | tee target/test-debug.log
 
-# One closing line for the whole run (cargo prints one per test binary).
+step "python path: pip wheel of the checkout, fresh venv, Scaler's launchers on scaler-rs"
+scripts/python-package-test.sh 2>&1 | tee target/test-python.log
+
+# One closing line for the whole run (cargo prints one per test binary, pytest one of its own).
 step "summary"
-cat target/test.log target/test-debug.log |
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+cat target/test.log target/test-debug.log target/test-python.log |
+awk '/^test result:/ || /^[0-9]+ (passed|failed|error)/ || /^=+ .*(passed|failed)/ {
+         for (i = 1; i <= NF; i++) { w = $(i); sub(/[;,]$/, "", w)
+             if (w == "passed") p += $(i-1); if (w == "failed" || w == "errors" || w == "error") f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }'

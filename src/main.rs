@@ -80,6 +80,8 @@ fn main() {
     config.allocate = opts.allocate;
     config.scaling = opts.scaling.clone();
     config.worker_lost_grace = opts.worker_lost_grace;
+    // The core's randomness (map keys, generated object ids) is seeded here, from the OS.
+    config.seed = uuid::Uuid::new_v4().as_u64_pair().0;
 
     info!(
         "scaler-rs {} scheduler {} starting: bind {}, object storage {} ({}), monitor {}",

@@ -2,7 +2,7 @@
 //!
 //! Rendered on demand from the core's tables and the transport's counters, so an unscraped endpoint
 //! costs nothing on the hot path beyond a few counter increments.
-use crate::core::task::TaskState;
+use crate::core::task::{transition, EventKind, TaskState};
 use crate::core::Scheduler;
 use crate::wire::Kind;
 use std::fmt::Write;
@@ -134,20 +134,6 @@ impl TransportStats {
     }
 }
 
-fn state_name(s: TaskState) -> &'static str {
-    match s {
-        TaskState::Inactive => "inactive",
-        TaskState::Running => "running",
-        TaskState::Canceling => "canceling",
-        TaskState::BalanceCanceling => "balanceCanceling",
-        TaskState::Success => "success",
-        TaskState::Failed => "failed",
-        TaskState::FailedWorkerDied => "failedWorkerDied",
-        TaskState::Canceled => "canceled",
-        TaskState::CanceledNotFound => "canceledNotFound",
-    }
-}
-
 pub fn render(s: &Scheduler, t: &TransportStats) -> String {
     let mut o = String::with_capacity(8192);
     let counts = s.state_counts();
@@ -160,7 +146,7 @@ pub fn render(s: &Scheduler, t: &TransportStats) -> String {
         let _ = writeln!(
             o,
             "scaler_tasks{{state=\"{}\"}} {}",
-            state_name(*st),
+            st.name(),
             counts[*st as usize]
         );
     }
@@ -173,9 +159,28 @@ pub fn render(s: &Scheduler, t: &TransportStats) -> String {
         let _ = writeln!(
             o,
             "scaler_tasks_finished_total{{state=\"{}\"}} {}",
-            state_name(*st),
+            st.name(),
             counts[*st as usize]
         );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP scaler_task_transitions_refused Task events the state machine refused (dropped with no effect), by state and event.\n# TYPE scaler_task_transitions_refused counter"
+    );
+    // Every cell a live machine can refuse, zeros included, so the series exist before the first one.
+    for st in TaskState::ALL.iter().filter(|x| !x.is_terminal()) {
+        for e in EventKind::ALL
+            .iter()
+            .filter(|e| transition(*st, **e).is_none())
+        {
+            let _ = writeln!(
+                o,
+                "scaler_task_transitions_refused_total{{state=\"{}\",event=\"{}\"}} {}",
+                st.name(),
+                e.name(),
+                s.counters.refused[*st as usize][*e as usize]
+            );
+        }
     }
     let gauges: [(&str, &str, u64); 6] = [
         (
@@ -293,6 +298,8 @@ mod tests {
             "scaler_queued_tasks 0",
             "scaler_connections_closed_total{reason=\"bad_magic\"} 1",
             "scaler_monitor_frames_dropped_total 4",
+            "scaler_task_transitions_refused_total{state=\"running\",event=\"HasCapacity\"} 0",
+            "scaler_task_transitions_refused_total{state=\"canceling\",event=\"TaskResultReceived\"} 0",
             "scaler_loop_seconds_bucket{le=\"0.00001\"} 1",
             "scaler_loop_seconds_bucket{le=\"0.0001\"} 2",
             "scaler_loop_seconds_bucket{le=\"+Inf\"} 3",

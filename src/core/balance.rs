@@ -1,5 +1,5 @@
 //! Balance advice: which queued tasks to take back from busy workers so idle ones get work
-//! (SCHEDULER_SPEC.md §5.1, §5.2). Pure functions of the worker table; acting on the advice (and the
+//! (docs/design.md, "Clients, objects, graphs, balancing, scaling"). Pure functions of the worker table; acting on the advice (and the
 //! "same advice N times in a row" stability rule) is the scheduler's job.
 use super::worker::{WorkerKey, Workers};
 use bytes::Bytes;
@@ -124,7 +124,7 @@ mod tests {
     use std::time::Instant;
 
     fn workers(loads: &[usize]) -> Workers {
-        let mut ws = Workers::default();
+        let mut ws = Workers::new(crate::hash::IdBuild::with_keys(1, 2));
         let now = Instant::now();
         for (i, n) in loads.iter().enumerate() {
             let k = ws.add(
@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn flow_f10_moves_three_youngest() {
-        // W1 holds 8 (1 executing, 7 queued), W2 idle: mean = ceil(7/2) = 4, move 3 (SCHEDULER_SPEC F10).
+        // W1 holds 8 (1 executing, 7 queued), W2 idle: mean = ceil(7/2) = 4, move 3 (2.9.0's even-load rule).
         let ws = workers(&[8, 0]);
         let advice = even_load(&ws);
         assert_eq!(advice.len(), 1);

@@ -1,14 +1,11 @@
-//! Clients: registration by heartbeat, the task -> client mapping, disconnect, shutdown and timeout
-//! (SCHEDULER_SPEC.md §3.1, §3.2).
-use super::hash::IdMap;
-use super::scheduler::{lossy, Ctx, Scheduler};
-use super::task::Event;
-use super::Output;
-use crate::wire::{encode as enc, ClientHeartbeat, Kind};
+//! Clients: who is registered (by heartbeat, with its last one) and how many live tasks each has; the
+//! orchestrator's `scheduler::clients` acts on disconnect, shutdown and timeout (docs/design.md,
+//! "Clients, objects, graphs, balancing, scaling").
+use crate::hash::{IdBuild, IdMap};
+use crate::wire::ClientHeartbeat;
 use bytes::Bytes;
-use log::{info, warn};
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct ClientInfo {
@@ -17,7 +14,7 @@ pub struct ClientInfo {
     pub heartbeat: ClientHeartbeat,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Clients {
     pub registered: IdMap<Bytes, ClientInfo>,
     /// Number of live tasks (graph umbrellas included) per client id, registered or not. Whether a
@@ -27,6 +24,13 @@ pub struct Clients {
 }
 
 impl Clients {
+    pub fn new(keys: IdBuild) -> Clients {
+        Clients {
+            registered: IdMap::with_hasher(keys),
+            tasks: IdMap::with_hasher(keys),
+        }
+    }
+
     pub fn is_registered(&self, id: &[u8]) -> bool {
         self.registered.contains_key(id)
     }
@@ -38,6 +42,37 @@ impl Clients {
             Some((k, _)) => k.clone(),
             None => Bytes::copy_from_slice(id),
         }
+    }
+
+    /// Records a heartbeat; returns whether it registered a new client.
+    pub fn heartbeat(&mut self, id: &Bytes, h: ClientHeartbeat, now: Instant) -> bool {
+        match self.registered.get_mut(id) {
+            Some(c) => {
+                c.last_seen = now;
+                c.heartbeat = h;
+                false
+            }
+            None => {
+                self.registered.insert(
+                    id.clone(),
+                    ClientInfo {
+                        connected_at: now,
+                        last_seen: now,
+                        heartbeat: h,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Registered clients silent for longer than `limit`.
+    pub fn timed_out(&self, now: Instant, limit: Duration) -> Vec<Bytes> {
+        self.registered
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.last_seen) > limit)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     pub fn touch(&mut self, id: &[u8], now: Instant) {
@@ -64,139 +99,28 @@ impl Clients {
     }
 }
 
-impl Scheduler {
-    pub(crate) fn on_client_heartbeat(
-        &mut self,
-        now: Instant,
-        from: &Bytes,
-        h: ClientHeartbeat,
-        out: &mut Vec<Output>,
-    ) {
-        let echo = enc::client_heartbeat_echo(&self.config.storage_address);
-        self.send(out, from, Kind::ClientHeartbeatEcho, echo);
-        match self.clients.registered.get_mut(from) {
-            Some(c) => {
-                c.last_seen = now;
-                c.heartbeat = h;
-            }
-            None => {
-                info!("client {} connected", lossy(from));
-                self.clients.registered.insert(
-                    from.clone(),
-                    ClientInfo {
-                        connected_at: now,
-                        last_seen: now,
-                        heartbeat: h,
-                    },
-                );
-            }
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub(crate) fn on_client_disconnect(
-        &mut self,
-        from: &Bytes,
-        shutdown: bool,
-        out: &mut Vec<Output>,
-    ) {
-        if !shutdown {
-            info!("client {} disconnected", lossy(from));
-            self.remove_client(from, out);
-            return;
-        }
-        if self.config.protected {
-            warn!(
-                "client {} asked for shutdown, refused: scheduler is protected",
-                lossy(from)
-            );
-            self.send(
-                out,
-                from,
-                Kind::ClientShutdownResponse,
-                enc::client_shutdown_response(false),
-            );
-            return;
-        }
-        info!(
-            "client {} requested shutdown: shutting down workers and scheduler",
-            lossy(from)
+    #[test]
+    fn heartbeats_register_once_and_silence_times_out() {
+        let mut c = Clients::new(IdBuild::with_keys(7, 8));
+        let (t0, id) = (Instant::now(), Bytes::from_static(b"Client|1"));
+        assert!(c.heartbeat(&id, ClientHeartbeat::default(), t0));
+        assert!(!c.heartbeat(&id, ClientHeartbeat::default(), t0 + Duration::from_secs(5)));
+        assert!(c.is_registered(b"Client|1"));
+        let limit = Duration::from_secs(10);
+        assert!(c.timed_out(t0 + Duration::from_secs(15), limit).is_empty());
+        assert_eq!(
+            c.timed_out(t0 + Duration::from_secs(16), limit),
+            vec![id.clone()]
         );
-        self.send(
-            out,
-            from,
-            Kind::ClientShutdownResponse,
-            enc::client_shutdown_response(true),
-        );
-        let keys: Vec<_> = self
-            .workers
-            .slab
-            .iter()
-            .map(|(k, w)| (k, w.id.clone()))
-            .collect();
-        let frame = enc::client_disconnect(true);
-        for (k, id) in keys {
-            self.send(out, &id, Kind::ClientDisconnect, frame.clone());
-            self.remove_worker(k, "scheduler shutdown", out);
-        }
-        out.push(Output::Shutdown);
-    }
-
-    /// Forgets a client: force-cancels its tasks and releases its objects.
-    pub fn remove_client(&mut self, client: &Bytes, out: &mut Vec<Output>) {
-        self.clients.registered.remove(client);
-        self.clients.tasks.remove(client);
-        // A scan of live tasks: clients leave rarely, and it spares every task an index entry.
-        let mut ids = Vec::new();
-        for (id, e) in self
-            .tasks
-            .iter_mut()
-            .filter(|(_, e)| e.source == client && !e.detached)
-        {
-            e.detached = true;
-            ids.push(id.clone());
-        }
-        let mut umbrellas = Vec::new();
-        for (u, g) in self
-            .graphs
-            .graphs
-            .iter_mut()
-            .filter(|(_, g)| g.client == client && !g.detached)
-        {
-            g.detached = true;
-            umbrellas.push(u.clone());
-        }
-        for u in umbrellas {
-            self.cancel_graph(&u, out);
-        }
-        for id in ids {
-            if self.graphs.graph_of(&id).is_none() && self.tasks.contains_key(&id) {
-                self.apply(
-                    &id,
-                    Event::TaskCancelRequested,
-                    Ctx::Cancel(enc::task_cancel(&id, true)),
-                    out,
-                );
-            }
-        }
-        self.objects.release_client(client);
-    }
-
-    pub(crate) fn client_timeouts(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let limit = self.config.client_timeout;
-        let dead: Vec<Bytes> = self
-            .clients
-            .registered
-            .iter()
-            .filter(|(_, c)| now.saturating_duration_since(c.last_seen) > limit)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in dead {
-            warn!(
-                "client {} timed out after {:?} without a heartbeat",
-                lossy(&id),
-                limit
-            );
-            self.remove_client(&id, out);
-        }
+        c.add_task(&id);
+        c.add_task(&id);
+        c.remove_task(&id);
+        assert_eq!(c.num_tasks(b"Client|1"), 1);
+        c.remove_task(&id);
+        assert!(c.tasks.is_empty(), "a client without tasks leaves no entry");
     }
 }

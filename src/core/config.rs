@@ -41,6 +41,9 @@ pub struct Config {
     pub max_tasks_waiting: i64,
     pub allocate: Allocate,
     pub scaling: Scaling,
+    /// Every random choice of the core (map hashing keys, generated object ids) derives from this, so a
+    /// run can be replayed exactly. The binary sets it from the OS at start-up.
+    pub seed: u64,
 }
 
 impl Config {
@@ -60,6 +63,7 @@ impl Config {
             max_tasks_waiting: -1,
             allocate: Allocate::EvenLoad,
             scaling: Scaling::Vanilla,
+            seed: 0,
         }
     }
 }

@@ -1,17 +1,11 @@
 //! Graph tasks (DAGs): dependency ordering, argument rewriting, intermediate-result cleanup, failure
-//! propagation and cancel (SCHEDULER_SPEC.md §3.8, FLOWS F4/F5d).
+//! propagation and cancel (docs/design.md, "Clients, objects, graphs, balancing, scaling").
 //!
-//! Unlike 2.9.0 (§9 "graph cancel hang"), a cancel cancels every node that has not started, including
+//! Unlike 2.9.0 (whose graph cancel can hang), a cancel cancels every node that has not started, including
 //! nodes that only become ready after a running node is cancelled, so the umbrella confirm always comes.
-use super::hash::{IdMap, IdSet};
-use super::scheduler::{hex, Ctx, Scheduler};
-use super::task::Event;
-use super::Output;
-use crate::wire::{
-    encode as enc, CancelConfirmType, GraphTask, Kind, ResultType, Task, TaskArg, TaskResult,
-};
+use crate::hash::{IdBuild, IdMap, IdSet};
+use crate::wire::{GraphTask, Task, TaskArg};
 use bytes::Bytes;
-use log::{debug, warn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeState {
@@ -52,9 +46,10 @@ pub struct Graph {
 }
 
 impl Graph {
-    fn new(g: &GraphTask) -> Graph {
-        let ids: IdSet<&Bytes> = g.graph.iter().map(|t| &t.task_id).collect();
-        let mut nodes: IdMap<Bytes, Node> = IdMap::default();
+    fn new(g: &GraphTask, keys: IdBuild) -> Graph {
+        let mut ids: IdSet<&Bytes> = IdSet::with_hasher(keys);
+        ids.extend(g.graph.iter().map(|t| &t.task_id));
+        let mut nodes: IdMap<Bytes, Node> = IdMap::with_hasher(keys);
         for t in &g.graph {
             let mut deps: Vec<Bytes> = Vec::new();
             for a in t.args.iter().filter(|a| a.is_task && ids.contains(&a.data)) {
@@ -68,7 +63,7 @@ impl Graph {
                 Node {
                     task: t.clone(),
                     deps,
-                    dependents: IdSet::default(),
+                    dependents: IdSet::with_hasher(keys),
                     pending_deps: pending,
                     state: NodeState::Waiting,
                     results: Vec::new(),
@@ -86,9 +81,11 @@ impl Graph {
                 .dependents
                 .insert(node);
         }
+        let mut targets = IdSet::with_hasher(keys);
+        targets.extend(g.targets.iter().cloned());
         Graph {
             client: g.source.clone(),
-            targets: g.targets.iter().cloned().collect(),
+            targets,
             nodes,
             order: g.graph.iter().map(|t| t.task_id.clone()).collect(),
             status: GraphStatus::Running,
@@ -137,6 +134,23 @@ impl Graph {
         }
     }
 
+    /// Drops the edges into finished node `id`; returns the results of dependencies that no remaining
+    /// node needs and that are not targets.
+    fn collect_intermediates(&mut self, id: &Bytes) -> Vec<Bytes> {
+        let deps = self.nodes[id].deps.clone();
+        let mut garbage = Vec::new();
+        for d in deps {
+            let Some(dn) = self.nodes.get_mut(&d) else {
+                continue;
+            };
+            dn.dependents.remove(id);
+            if dn.dependents.is_empty() && !self.targets.contains(&d) {
+                garbage.extend(std::mem::take(&mut dn.results));
+            }
+        }
+        garbage
+    }
+
     /// The node's task with every `task` argument replaced by that dependency's result object.
     fn rewritten(&self, id: &Bytes) -> Task {
         let mut t = self.nodes[id].task.clone();
@@ -157,14 +171,24 @@ impl Graph {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Graphs {
     pub graphs: IdMap<Bytes, Graph>,
     /// Node id -> umbrella id, for every node of a live graph.
     pub node_of: IdMap<Bytes, Bytes>,
+    /// Keys for every map of every graph.
+    keys: IdBuild,
 }
 
 impl Graphs {
+    pub fn new(keys: IdBuild) -> Graphs {
+        Graphs {
+            graphs: IdMap::with_hasher(keys),
+            node_of: IdMap::with_hasher(keys),
+            keys,
+        }
+    }
+
     /// The umbrella of a graph that `id` (umbrella or node) belongs to.
     pub fn graph_of(&self, id: &Bytes) -> Option<Bytes> {
         if self.graphs.contains_key(id) {
@@ -177,144 +201,82 @@ impl Graphs {
         self.graphs.contains_key(id)
     }
 
-    fn forget(&mut self, umbrella: &Bytes) -> Option<Graph> {
-        let g = self.graphs.remove(umbrella)?;
-        for id in g.nodes.keys() {
-            self.node_of.remove(id);
-        }
-        Some(g)
+    /// Whether `id` is an umbrella or a node of a live graph.
+    pub fn knows(&self, id: &Bytes) -> bool {
+        self.graphs.contains_key(id) || self.node_of.contains_key(id)
     }
-}
 
-impl Scheduler {
-    pub(crate) fn on_graph_task(&mut self, g: GraphTask, out: &mut Vec<Output>) {
-        if self.graphs.graphs.contains_key(&g.task_id)
-            || g.graph.iter().any(|t| {
-                self.tasks.contains_key(&t.task_id) || self.graphs.node_of.contains_key(&t.task_id)
-            })
-        {
-            warn!(
-                "graph task {} reuses a live task id: dropped",
-                hex(&g.task_id)
-            );
-            return;
-        }
-        let graph = Graph::new(&g);
-        self.clients.add_task(&g.source);
+    /// Takes a new graph in; returns (node, is target, dependencies) per node in submission order (what
+    /// the monitor is told). The caller has checked that no id of `g` is live.
+    pub fn add(&mut self, g: &GraphTask) -> Vec<(Bytes, bool, Vec<Bytes>)> {
+        let graph = Graph::new(g, self.keys);
+        let mut added = Vec::with_capacity(g.graph.len());
         for t in &g.graph {
-            self.graphs
-                .node_of
-                .insert(t.task_id.clone(), g.task_id.clone());
+            self.node_of.insert(t.task_id.clone(), g.task_id.clone());
             let target = graph.targets.contains(&t.task_id);
-            self.publish_graph_node(
-                &g.task_id,
-                &t.task_id,
+            added.push((
+                t.task_id.clone(),
                 target,
-                &graph.nodes[&t.task_id].deps,
-                out,
-            );
+                graph.nodes[&t.task_id].deps.clone(),
+            ));
         }
-        self.graphs.graphs.insert(g.task_id.clone(), graph);
-        self.graph_dispatch(&g.task_id, out);
+        self.graphs.insert(g.task_id.clone(), graph);
+        added
     }
 
-    /// Submits every node whose dependencies are done; finishes the graph when nothing is left.
-    fn graph_dispatch(&mut self, umbrella: &Bytes, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.graphs.get_mut(umbrella) else {
-            return;
-        };
+    /// Marks every node whose dependencies are done as running and returns their tasks (arguments
+    /// rewritten to the dependencies' results), and whether the graph has nothing left to run.
+    pub fn take_ready(&mut self, umbrella: &Bytes) -> Option<(Vec<Task>, bool)> {
+        let g = self.graphs.get_mut(umbrella)?;
         let ready = g.ready();
         let mut submit = Vec::with_capacity(ready.len());
         for id in &ready {
-            g.nodes.get_mut(id).expect("ready node").state = super::graph::NodeState::Running;
+            g.nodes.get_mut(id).expect("ready node").state = NodeState::Running;
             submit.push(g.rewritten(id));
         }
-        let finished = g.unfinished() == 0;
-        for t in submit {
-            let frame = enc::task(&t);
-            self.submit(t, frame, out);
-        }
-        if finished {
-            self.finish_graph(umbrella, ResultType::Success, out);
-        }
+        Some((submit, g.unfinished() == 0))
     }
 
-    fn finish_graph(&mut self, umbrella: &Bytes, result: ResultType, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.forget(umbrella) else {
-            return;
-        };
-        if !g.detached {
-            self.send(
-                out,
-                &g.client,
-                Kind::TaskResult,
-                enc::task_result(umbrella, result, b"", &[]),
-            );
-            self.clients.remove_task(&g.client);
-        }
+    /// Forgets a graph; returns its client unless the client was removed.
+    pub fn finish(&mut self, umbrella: &Bytes) -> Option<Option<Bytes>> {
+        let g = self.forget(umbrella)?;
+        Some((!g.detached).then_some(g.client))
     }
 
-    /// Graph hook after a node's TaskResult was relayed to the client.
-    pub(crate) fn graph_node_result(&mut self, id: &Bytes, r: &TaskResult, out: &mut Vec<Output>) {
-        let Some(umbrella) = self.graphs.node_of.get(id).cloned() else {
-            return;
+    /// A node's result arrived (and was relayed to the client).
+    pub fn node_result(&mut self, id: &Bytes, results: &[Bytes]) -> NodeResult {
+        let Some(umbrella) = self.node_of.get(id).cloned() else {
+            return NodeResult::NotANode;
         };
         let g = self
-            .graphs
             .graphs
             .get_mut(&umbrella)
             .expect("node_of points at live graphs");
         if g.status == GraphStatus::Canceling {
-            self.graph_node_canceled(&umbrella, id, out);
-            return;
+            return NodeResult::Canceling(umbrella);
         }
         if let Some(n) = g.nodes.get_mut(id) {
-            n.results = r.results.clone();
+            n.results = results.to_vec();
         }
         g.settle(id, NodeState::Done);
-        self.graphs.node_of.remove(id);
-        self.collect_intermediates(&umbrella, id);
-        if r.result_type == ResultType::Success {
-            self.graph_dispatch(&umbrella, out);
-        } else {
-            self.abort_graph(&umbrella, id, r, out);
+        self.node_of.remove(id);
+        let garbage = g.collect_intermediates(id);
+        NodeResult::Done {
+            umbrella,
+            client: g.client.clone(),
+            garbage,
         }
     }
 
-    /// Deletes results of dependencies that no remaining node needs and that are not targets.
-    fn collect_intermediates(&mut self, umbrella: &Bytes, id: &Bytes) {
-        let g = self.graphs.graphs.get_mut(umbrella).expect("live graph");
-        let deps = g.nodes[id].deps.clone();
-        let mut garbage = Vec::new();
-        for d in deps {
-            let Some(dn) = g.nodes.get_mut(&d) else {
-                continue;
-            };
-            dn.dependents.remove(id);
-            if dn.dependents.is_empty() && !g.targets.contains(&d) {
-                garbage.extend(std::mem::take(&mut dn.results));
-            }
-        }
-        let client = g.client.clone();
-        for obj in garbage {
-            self.objects.release(&client, &obj);
-        }
-    }
-
-    /// A node failed: every node that will now never run gets a copy of the failure, then the umbrella.
-    fn abort_graph(
-        &mut self,
+    /// A node failed: the nodes that will now never run, other than `failed`, in submission order, with
+    /// the graph's client (`None` once it was removed).
+    pub fn abort_victims(
+        &self,
         umbrella: &Bytes,
         failed: &Bytes,
-        r: &TaskResult,
-        out: &mut Vec<Output>,
-    ) {
-        let Some(g) = self.graphs.graphs.get(umbrella) else {
-            return;
-        };
-        let client = g.client.clone();
-        let detached = g.detached;
-        let victims: Vec<Bytes> = g
+    ) -> Option<(Bytes, bool, Vec<Bytes>)> {
+        let g = self.graphs.get(umbrella)?;
+        let victims = g
             .order
             .iter()
             .filter(|id| {
@@ -323,92 +285,42 @@ impl Scheduler {
             })
             .cloned()
             .collect();
-        debug!(
-            "graph {} aborted by node {}: failing {} node(s)",
-            hex(umbrella),
-            hex(failed),
-            victims.len()
-        );
-        for id in victims {
-            let mut copies = Vec::with_capacity(r.results.len());
-            for orig in &r.results {
-                let new = fresh_object_id(orig);
-                out.push(Output::Storage(super::StorageOp::Duplicate {
-                    new: new.clone(),
-                    original: orig.clone(),
-                }));
-                let (kind, name, size) = self
-                    .objects
-                    .get(orig)
-                    .map(|o| (o.kind, o.name.clone(), o.size))
-                    .unwrap_or((1, Box::default(), 0));
-                let creator = self.clients.interned(&client);
-                self.objects.create(&new, creator, kind, &name, size);
-                copies.push(new);
-            }
-            if !detached {
-                self.send(
-                    out,
-                    &client,
-                    Kind::TaskResult,
-                    enc::task_result(&id, r.result_type, &r.metadata, &copies),
-                );
-            }
-        }
-        self.finish_graph(umbrella, r.result_type, out);
+        Some((g.client.clone(), g.detached, victims))
     }
 
-    /// TaskCancel naming the umbrella or a node (or the client went away).
-    pub(crate) fn cancel_graph(&mut self, umbrella: &Bytes, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.graphs.get_mut(umbrella) else {
-            return;
-        };
+    /// Starts canceling a graph; returns its running nodes (to cancel), or `None` if it is unknown or
+    /// already canceling.
+    pub fn begin_cancel(&mut self, umbrella: &Bytes) -> Option<Vec<Bytes>> {
+        let g = self.graphs.get_mut(umbrella)?;
         if g.status == GraphStatus::Canceling {
-            return;
+            return None;
         }
         g.status = GraphStatus::Canceling;
-        let running: Vec<Bytes> = g
-            .order
-            .iter()
-            .filter(|id| g.nodes[*id].state == NodeState::Running)
-            .cloned()
-            .collect();
-        for id in running {
-            if self.tasks.contains_key(&id) {
-                self.apply(
-                    &id,
-                    Event::TaskCancelRequested,
-                    Ctx::Cancel(enc::task_cancel(&id, true)),
-                    out,
-                );
-            }
-        }
-        self.graph_settle_canceled(umbrella, out);
+        Some(
+            g.order
+                .iter()
+                .filter(|id| g.nodes[*id].state == NodeState::Running)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// A running node's machine ended by cancel (or its result arrived while canceling).
-    pub(crate) fn graph_node_canceled(
-        &mut self,
-        umbrella: &Bytes,
-        id: &Bytes,
-        out: &mut Vec<Output>,
-    ) {
-        let Some(g) = self.graphs.graphs.get_mut(umbrella) else {
-            return;
+    pub fn node_canceled(&mut self, umbrella: &Bytes, id: &Bytes) -> bool {
+        let Some(g) = self.graphs.get_mut(umbrella) else {
+            return false;
         };
         g.settle(id, NodeState::Canceled);
-        self.graphs.node_of.remove(id);
-        self.graph_settle_canceled(umbrella, out);
+        self.node_of.remove(id);
+        true
     }
 
-    /// While canceling: every node that has not started is confirmed canceled; once nothing runs, the
-    /// umbrella is confirmed and the graph forgotten.
-    fn graph_settle_canceled(&mut self, umbrella: &Bytes, out: &mut Vec<Output>) {
-        let Some(g) = self.graphs.graphs.get_mut(umbrella) else {
-            return;
-        };
+    /// While canceling: every node that has not started is canceled; once nothing runs, the graph is
+    /// forgotten. `None` unless the graph is live and canceling.
+    pub fn settle_canceled(&mut self, umbrella: &Bytes) -> Option<Settled> {
+        let g = self.graphs.get_mut(umbrella)?;
         if g.status != GraphStatus::Canceling {
-            return;
+            return None;
         }
         let waiting: Vec<Bytes> = g
             .order
@@ -419,38 +331,73 @@ impl Scheduler {
         for id in &waiting {
             g.settle(id, NodeState::Canceled);
         }
-        let client = g.client.clone();
-        let detached = g.detached;
+        let client = (!g.detached).then(|| g.client.clone());
         let done = g.running() == 0;
-        for id in waiting {
-            self.graphs.node_of.remove(&id);
-            if !detached {
-                self.send(
-                    out,
-                    &client,
-                    Kind::TaskCancelConfirm,
-                    enc::task_cancel_confirm(&id, CancelConfirmType::Canceled),
-                );
-            }
+        for id in &waiting {
+            self.node_of.remove(id);
         }
         if done {
-            let g = self.graphs.forget(umbrella).expect("live graph");
-            if !g.detached {
-                self.send(
-                    out,
-                    &g.client,
-                    Kind::TaskCancelConfirm,
-                    enc::task_cancel_confirm(umbrella, CancelConfirmType::Canceled),
-                );
-                self.clients.remove_task(&g.client);
-            }
+            self.forget(umbrella);
         }
+        Some(Settled {
+            client,
+            canceled: waiting,
+            done,
+        })
     }
+
+    /// The client was removed: its graphs stop answering it; returns their umbrellas (to cancel).
+    pub fn detach_client(&mut self, client: &Bytes) -> Vec<Bytes> {
+        let mut umbrellas = Vec::new();
+        for (u, g) in self
+            .graphs
+            .iter_mut()
+            .filter(|(_, g)| g.client == client && !g.detached)
+        {
+            g.detached = true;
+            umbrellas.push(u.clone());
+        }
+        umbrellas
+    }
+
+    fn forget(&mut self, umbrella: &Bytes) -> Option<Graph> {
+        let g = self.graphs.remove(umbrella)?;
+        for id in g.nodes.keys() {
+            self.node_of.remove(id);
+        }
+        Some(g)
+    }
+}
+
+/// What a node's result means for its graph.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NodeResult {
+    NotANode,
+    /// The graph is being canceled: the node counts as canceled.
+    Canceling(Bytes),
+    /// The node is done; `garbage` are dependencies' results no remaining node needs (not targets),
+    /// which `client` lets go of.
+    Done {
+        umbrella: Bytes,
+        client: Bytes,
+        garbage: Vec<Bytes>,
+    },
+}
+
+/// The outcome of `Graphs::settle_canceled`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Settled {
+    /// Where confirms go (`None` once the client was removed).
+    pub client: Option<Bytes>,
+    /// Nodes that had not started, now canceled, in submission order.
+    pub canceled: Vec<Bytes>,
+    /// Nothing runs any more: the graph was forgotten and its umbrella is confirmed.
+    pub done: bool,
 }
 
 /// A new ObjectID for `client`. Scaler ids are md5(owner) ‖ 16 random bytes; the scheduler has no md5,
 /// and only the uniqueness matters to the storage server, so the owner part is a hash of the client id.
-pub fn fresh_object_id_for(client: &[u8]) -> Bytes {
+pub fn fresh_object_id_for(client: &[u8], random: [u8; 16]) -> Bytes {
     use std::hash::{Hash, Hasher};
     let mut id = Vec::with_capacity(32);
     for salt in 0u8..2 {
@@ -458,14 +405,177 @@ pub fn fresh_object_id_for(client: &[u8]) -> Bytes {
         (salt, client).hash(&mut h);
         id.extend_from_slice(&h.finish().to_be_bytes());
     }
-    id.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    id.extend_from_slice(&random);
     Bytes::from(id)
 }
 
 /// A new ObjectID owned by the same client as `like`: Scaler ids are md5(owner) ‖ 16 random bytes.
-fn fresh_object_id(like: &[u8]) -> Bytes {
+pub fn fresh_object_id(like: &[u8], random: [u8; 16]) -> Bytes {
     let mut id = Vec::with_capacity(32);
     id.extend_from_slice(&like[..like.len().min(16)]);
-    id.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    id.extend_from_slice(&random);
     Bytes::from(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    /// A graph `g` of client `c` whose nodes name their dependencies as task arguments.
+    fn graph(nodes: &[(&str, &[&str])], targets: &[&str]) -> GraphTask {
+        GraphTask {
+            task_id: b("g"),
+            source: b("Client|c"),
+            targets: targets.iter().map(|t| b(t)).collect(),
+            graph: nodes
+                .iter()
+                .map(|(id, deps)| Task {
+                    task_id: b(id),
+                    source: b("Client|c"),
+                    metadata: Bytes::new(),
+                    func_object_id: Bytes::from(vec![1; 32]),
+                    args: deps
+                        .iter()
+                        .map(|d| TaskArg {
+                            is_task: true,
+                            data: b(d),
+                        })
+                        .chain(std::iter::once(TaskArg {
+                            is_task: false,
+                            data: b("plain-object"),
+                        }))
+                        .collect(),
+                    capabilities: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn graphs() -> Graphs {
+        Graphs::new(IdBuild::with_keys(3, 4))
+    }
+
+    fn ids(tasks: &[Task]) -> Vec<Bytes> {
+        tasks.iter().map(|t| t.task_id.clone()).collect()
+    }
+
+    #[test]
+    fn nodes_run_in_dependency_order_with_arguments_rewritten_to_results() {
+        let mut gs = graphs();
+        let g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["a", "b"])], &["c"]);
+        let added = gs.add(&g);
+        assert_eq!(added[2], (b("c"), true, vec![b("a"), b("b")]));
+        assert!(gs.knows(&b("g")) && gs.knows(&b("b")) && !gs.knows(&b("x")));
+        assert_eq!(gs.graph_of(&b("b")), Some(b("g")));
+        let (ready, finished) = gs.take_ready(&b("g")).unwrap();
+        assert_eq!((ids(&ready), finished), (vec![b("a")], false));
+        assert_eq!(gs.take_ready(&b("g")).unwrap().0, vec![], "a runs once");
+
+        let done = gs.node_result(&b("a"), &[b("ra")]);
+        assert!(matches!(done, NodeResult::Done { ref garbage, .. } if garbage.is_empty()));
+        let (ready, _) = gs.take_ready(&b("g")).unwrap();
+        assert_eq!(ids(&ready), vec![b("b")]);
+        let arg = &ready[0].args[0];
+        assert_eq!((arg.is_task, &arg.data[..]), (false, &b"ra"[..]));
+        assert_eq!(ready[0].args[1].data, b("plain-object"));
+
+        // b done: a is still needed by c, nothing to collect yet.
+        gs.node_result(&b("b"), &[b("rb")]);
+        let (ready, _) = gs.take_ready(&b("g")).unwrap();
+        assert_eq!(ids(&ready), vec![b("c")]);
+        let args: Vec<&[u8]> = ready[0].args.iter().map(|a| &a.data[..]).collect();
+        assert_eq!(args, vec![&b"ra"[..], b"rb", b"plain-object"]);
+
+        // c done: a and b are intermediates nobody needs; c is a target and is kept.
+        let NodeResult::Done {
+            umbrella,
+            client,
+            mut garbage,
+        } = gs.node_result(&b("c"), &[b("rc")])
+        else {
+            panic!("c is a node")
+        };
+        garbage.sort();
+        assert_eq!(
+            (umbrella, client, garbage),
+            (b("g"), b("Client|c"), vec![b("ra"), b("rb")])
+        );
+        assert_eq!(gs.take_ready(&b("g")), Some((vec![], true)), "nothing left");
+        assert_eq!(gs.finish(&b("g")), Some(Some(b("Client|c"))));
+        assert!(gs.graphs.is_empty() && gs.node_of.is_empty());
+        assert_eq!(gs.node_result(&b("c"), &[]), NodeResult::NotANode);
+    }
+
+    #[test]
+    fn a_failure_names_every_node_that_will_not_run() {
+        let mut gs = graphs();
+        gs.add(&graph(
+            &[("a", &[]), ("b", &[]), ("c", &["a"]), ("d", &["b"])],
+            &["c", "d"],
+        ));
+        gs.take_ready(&b("g"));
+        gs.node_result(&b("b"), &[b("rb")]);
+        gs.take_ready(&b("g"));
+        let (client, detached, victims) = gs.abort_victims(&b("g"), &b("a")).unwrap();
+        assert_eq!((client, detached), (b("Client|c"), false));
+        assert_eq!(
+            victims,
+            vec![b("c"), b("d")],
+            "b finished; a is the failed node"
+        );
+    }
+
+    #[test]
+    fn cancel_confirms_waiting_nodes_and_ends_when_nothing_runs() {
+        let mut gs = graphs();
+        gs.add(&graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"])], &["c"]));
+        gs.take_ready(&b("g"));
+        assert_eq!(gs.begin_cancel(&b("g")), Some(vec![b("a")]));
+        assert_eq!(gs.begin_cancel(&b("g")), None, "already canceling");
+        let s = gs.settle_canceled(&b("g")).unwrap();
+        assert_eq!(
+            s,
+            Settled {
+                client: Some(b("Client|c")),
+                canceled: vec![b("b"), b("c")],
+                done: false
+            },
+            "a still runs"
+        );
+        // a's result while canceling counts as canceled, and ends the graph.
+        assert_eq!(
+            gs.node_result(&b("a"), &[b("ra")]),
+            NodeResult::Canceling(b("g"))
+        );
+        assert!(gs.node_canceled(&b("g"), &b("a")));
+        let s = gs.settle_canceled(&b("g")).unwrap();
+        assert_eq!((s.canceled, s.done), (vec![], true));
+        assert!(gs.graphs.is_empty() && gs.node_of.is_empty());
+        assert!(!gs.node_canceled(&b("g"), &b("a")));
+    }
+
+    #[test]
+    fn settling_needs_a_canceling_graph_and_detached_graphs_answer_nobody() {
+        let mut gs = graphs();
+        gs.add(&graph(&[("a", &[]), ("b", &["a"])], &["b"]));
+        gs.take_ready(&b("g"));
+        assert_eq!(gs.settle_canceled(&b("g")), None, "not canceling");
+        assert_eq!(gs.detach_client(&b("Client|other")), Vec::<Bytes>::new());
+        assert_eq!(gs.detach_client(&b("Client|c")), vec![b("g")]);
+        assert_eq!(
+            gs.detach_client(&b("Client|c")),
+            Vec::<Bytes>::new(),
+            "once"
+        );
+        gs.begin_cancel(&b("g"));
+        let s = gs.settle_canceled(&b("g")).unwrap();
+        assert_eq!((s.client, s.canceled), (None, vec![b("b")]));
+        assert_eq!(gs.abort_victims(&b("g"), &b("a")).map(|v| v.1), Some(true));
+        assert_eq!(gs.finish(&b("g")), Some(None));
+        assert_eq!(gs.finish(&b("g")), None);
+    }
 }

@@ -8,16 +8,16 @@ pub mod balance;
 pub mod client;
 pub mod config;
 pub mod graph;
-pub mod hash;
-pub mod held;
 pub mod monitor_status;
 pub mod object;
 pub mod policy;
 pub mod scaling;
 pub mod scheduler;
+pub mod seed;
 pub mod status;
 pub mod task;
 pub mod worker;
+pub mod worker_tasks;
 
 pub use config::{Allocate, Config, Scaling};
 pub use scheduler::Scheduler;

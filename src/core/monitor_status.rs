@@ -106,7 +106,7 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
             let managers: Vec<_> = s.managers.by_id.iter().collect();
             {
                 // A worker's manager is fixed when it joins; `workers_of` groups workers the same way.
-                let mut named: crate::core::hash::IdMap<&[u8], Vec<&Bytes>> = Default::default();
+                let mut named: std::collections::BTreeMap<&[u8], Vec<&Bytes>> = Default::default();
                 for k in &rows.listed {
                     let w = &s.workers.slab[*k];
                     named.entry(&w.manager_id[..]).or_default().push(&w.id);
@@ -231,7 +231,7 @@ struct Aggregate {
 impl Aggregate {
     fn of(s: &Scheduler, keys: &[WorkerKey], now: Instant) -> Aggregate {
         let mut a = Aggregate::default();
-        let mut hosts: std::collections::HashMap<&str, [u64; 4]> = Default::default();
+        let mut hosts: std::collections::BTreeMap<&str, [u64; 4]> = Default::default();
         for k in keys {
             let w = &s.workers.slab[*k];
             let h = &w.heartbeat;

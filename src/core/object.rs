@@ -1,11 +1,11 @@
-//! Object bookkeeping (SCHEDULER_SPEC.md §3.9): who created each object and which ids are due for
+//! Object bookkeeping (docs/design.md, "Clients, objects, graphs, balancing, scaling"): who created each object and which ids are due for
 //! deletion on the workers and in the object storage server.
 //!
 //! In 2.9.0 an object's only "block" is its creator, so the creator letting go (a delete instruction,
 //! a graph's intermediate-result collection, or the client leaving) deletes it. Scaler ObjectIDs are 32
 //! bytes (the storage protocol carries exactly four u64), so they are kept inline as map keys: no
 //! allocation, no reference into a receive buffer, and a cheap hash per object.
-use super::hash::IdMap;
+use crate::hash::{IdBuild, IdMap};
 use bytes::Bytes;
 use log::warn;
 
@@ -25,7 +25,7 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Objects {
     by_id: IdMap<ObjectKey, ObjectInfo>,
     /// Ids deleted since the last flush; sent in one batch to workers and storage.
@@ -33,6 +33,13 @@ pub struct Objects {
 }
 
 impl Objects {
+    pub fn new(keys: IdBuild) -> Objects {
+        Objects {
+            by_id: IdMap::with_hasher(keys),
+            pending_delete: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -132,7 +139,7 @@ mod tests {
 
     #[test]
     fn release_by_the_creator_deletes_others_do_nothing() {
-        let mut o = Objects::default();
+        let mut o = Objects::new(IdBuild::with_keys(1, 2));
         o.create(&id(1), b("c1"), 1, b"n", 10);
         o.release(b"c2", &id(1));
         assert_eq!(o.len(), 1);
@@ -144,7 +151,7 @@ mod tests {
 
     #[test]
     fn client_removal_deletes_all_its_objects() {
-        let mut o = Objects::default();
+        let mut o = Objects::new(IdBuild::with_keys(1, 2));
         o.create(&id(1), b("c1"), 1, b"n", 10);
         o.create(&id(2), b("c1"), 0, b"s", 5);
         o.create(&id(3), b("c2"), 1, b"n", 1);
@@ -159,7 +166,7 @@ mod tests {
 
     #[test]
     fn ids_that_are_not_32_bytes_are_refused() {
-        let mut o = Objects::default();
+        let mut o = Objects::new(IdBuild::with_keys(1, 2));
         o.create(b"short", b("c1"), 1, b"n", 1);
         assert!(o.is_empty());
     }

@@ -1,4 +1,4 @@
-//! `--policy-engine-type` / `--policy-content` parsing (SCHEDULER_SPEC.md §5).
+//! `--policy-engine-type` / `--policy-content` parsing (docs/design.md, "Clients, objects, graphs, balancing, scaling").
 use super::{Allocate, Scaling};
 
 /// Returns the allocation and scaling policies, or a message naming what is wrong.

@@ -1,12 +1,13 @@
-//! Worker managers: registration, heartbeat echo and scaling commands (SCHEDULER_SPEC.md §3.12, §5.4).
-use super::hash::IdMap;
-use super::scheduler::{lossy, Scheduler};
-use super::{Output, Scaling};
-use crate::wire::{encode as enc, Capability, Kind, WorkerManagerHeartbeat};
+//! Worker managers (registered by heartbeat, with their workers) and the scaling policies, which decide
+//! each manager's command from a `Demand` the orchestrator describes (docs/design.md, "Clients,
+//! objects, graphs, balancing, scaling").
+use super::Scaling;
+use crate::hash::{IdBuild, IdMap};
+use crate::wire::{Capability, WorkerManagerHeartbeat};
 use bytes::Bytes;
-use log::{info, warn};
+use log::warn;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct ManagerInfo {
@@ -18,7 +19,7 @@ pub struct ManagerInfo {
     pub desired: u32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Managers {
     pub by_id: BTreeMap<Bytes, ManagerInfo>,
     /// Live workers per manager id (from the workers' heartbeats).
@@ -26,6 +27,13 @@ pub struct Managers {
 }
 
 impl Managers {
+    pub fn new(keys: IdBuild) -> Managers {
+        Managers {
+            by_id: BTreeMap::new(),
+            workers_of: IdMap::with_hasher(keys),
+        }
+    }
+
     pub fn worker_added(&mut self, manager: &Bytes, worker: &Bytes) {
         self.workers_of
             .entry(manager.clone())
@@ -45,102 +53,34 @@ impl Managers {
     pub fn worker_count(&self, manager: &[u8]) -> u32 {
         self.workers_of.get(manager).map_or(0, |s| s.len() as u32)
     }
-}
 
-type Requests = Vec<(u32, Vec<Capability>)>;
-
-impl Scheduler {
-    pub(crate) fn on_worker_manager_heartbeat(
-        &mut self,
-        now: Instant,
-        from: &Bytes,
-        h: WorkerManagerHeartbeat,
-        out: &mut Vec<Output>,
-    ) {
-        let id = h.worker_manager_id.clone();
-        match self.managers.by_id.get_mut(&id) {
-            Some(m) if m.identity != *from => {
-                warn!(
-                    "worker manager id {} already registered by {}: heartbeat from {} dropped",
-                    lossy(&id),
-                    lossy(&m.identity),
-                    lossy(from)
-                );
-                return;
+    /// Forgets managers silent for longer than `limit`; returns their ids.
+    pub fn expire(&mut self, now: Instant, limit: Duration) -> Vec<Bytes> {
+        let mut gone = Vec::new();
+        self.by_id.retain(|id, m| {
+            let alive = now.saturating_duration_since(m.last_seen) <= limit;
+            if !alive {
+                gone.push(id.clone());
             }
-            Some(m) => {
-                m.last_seen = now;
-                m.heartbeat = h;
-            }
-            None => {
-                info!("worker manager {} connected as {}", lossy(&id), lossy(from));
-                self.managers.by_id.insert(
-                    id.clone(),
-                    ManagerInfo {
-                        identity: from.clone(),
-                        last_seen: now,
-                        heartbeat: h,
-                        desired: 0,
-                    },
-                );
-            }
-        }
-        self.send(
-            out,
-            from,
-            Kind::WorkerManagerHeartbeatEcho,
-            enc::worker_manager_heartbeat_echo(),
-        );
-        let Some(requests) = self.scaling_requests(&id) else {
-            return;
-        };
-        let own: BTreeSet<String> = self.managers.by_id[&id]
-            .heartbeat
-            .capabilities
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        let desired = requests
-            .iter()
-            .filter(|(_, caps)| caps.iter().all(|c| own.contains(&c.name)))
-            .map(|(n, _)| *n)
-            .sum();
-        self.managers
-            .by_id
-            .get_mut(&id)
-            .expect("registered above")
-            .desired = desired;
-        self.send(
-            out,
-            from,
-            Kind::WorkerManagerCommand,
-            enc::worker_manager_command(&requests),
-        );
+            alive
+        });
+        gone
     }
 
     /// The desired-concurrency requests for manager `id` under the configured policy; `None` = no command.
-    fn scaling_requests(&self, id: &Bytes) -> Option<Requests> {
-        let m = &self.managers.by_id[id];
+    pub fn requests(&self, id: &Bytes, scaling: &Scaling, demand: &Demand<'_>) -> Option<Requests> {
+        let m = &self.by_id[id];
         let max = m.heartbeat.max_task_concurrency;
-        let live = self.tasks.len() as u64;
-        let cur = self.managers.worker_count(id);
-        match &self.config.scaling {
+        let live = demand.live_tasks;
+        let cur = self.worker_count(id);
+        match scaling {
             Scaling::No => None,
             Scaling::Vanilla => Some(vec![(
-                vanilla(live, self.workers.len() as u64, cur, max),
+                vanilla(live, demand.live_workers, cur, max),
                 Vec::new(),
             )]),
             Scaling::Capability => {
-                let mut groups: BTreeMap<Vec<String>, (u64, Vec<Capability>)> = BTreeMap::new();
-                for e in self.tasks.values() {
-                    let key: Vec<String> = e.required.iter().cloned().collect();
-                    groups
-                        .entry(key)
-                        .or_insert_with(|| {
-                            (0, e.task().map(|t| t.capabilities).unwrap_or_default())
-                        })
-                        .0 += 1;
-                }
+                let groups = (demand.groups)(true);
                 Some(
                     groups
                         .into_values()
@@ -148,17 +88,22 @@ impl Scheduler {
                         .collect(),
                 )
             }
-            Scaling::Waterfall(rules) => self.waterfall(id, rules),
+            Scaling::Waterfall(rules) => self.waterfall(id, rules, demand),
         }
     }
 
     /// waterfall_v1: managers in ascending priority each absorb demand up to their capacity.
-    fn waterfall(&self, id: &Bytes, rules: &[(i64, String, Option<u32>)]) -> Option<Requests> {
+    fn waterfall(
+        &self,
+        id: &Bytes,
+        rules: &[(i64, String, Option<u32>)],
+        demand: &Demand<'_>,
+    ) -> Option<Requests> {
         let mut ordered: Vec<(&Bytes, u32)> = Vec::new();
         let mut sorted = rules.to_vec();
         sorted.sort_by_key(|r| r.0);
         for (_, mid, cap) in &sorted {
-            if let Some((k, m)) = self.managers.by_id.get_key_value(mid.as_bytes()) {
+            if let Some((k, m)) = self.by_id.get_key_value(mid.as_bytes()) {
                 let hb = m.heartbeat.max_task_concurrency;
                 ordered.push((k, cap.map_or(hb, |c| c.min(hb))));
             }
@@ -166,7 +111,7 @@ impl Scheduler {
         let Some(pos) = ordered.iter().position(|(k, _)| *k == id) else {
             warn!(
                 "worker manager {} has no waterfall rule: no scaling command",
-                lossy(id)
+                String::from_utf8_lossy(id)
             );
             return None;
         };
@@ -184,13 +129,13 @@ impl Scheduler {
             }
             0
         };
-        let live = self.tasks.len() as u64;
+        let live = demand.live_tasks;
         let generic = if live == 0 {
             let lower_has_workers = ordered[pos + 1..]
                 .iter()
-                .any(|(k, _)| self.managers.worker_count(k) > 0);
+                .any(|(k, _)| self.worker_count(k) > 0);
             if lower_has_workers {
-                self.managers.worker_count(id)
+                self.worker_count(id)
             } else {
                 0
             }
@@ -198,16 +143,9 @@ impl Scheduler {
             spill(live.div_ceil(10).max(1), &|_| true)
         };
         let mut requests = vec![(generic, Vec::new())];
-        let mut groups: BTreeMap<Vec<String>, (u64, Vec<Capability>)> = BTreeMap::new();
-        for e in self.tasks.values().filter(|e| !e.required.is_empty()) {
-            groups
-                .entry(e.required.iter().cloned().collect())
-                .or_insert_with(|| (0, e.task().map(|t| t.capabilities).unwrap_or_default()))
-                .0 += 1;
-        }
-        for (names, (n, caps)) in groups {
+        for (names, (n, caps)) in (demand.groups)(false) {
             let eligible = |k: &Bytes| {
-                let own: BTreeSet<&str> = self.managers.by_id[k]
+                let own: BTreeSet<&str> = self.by_id[k]
                     .heartbeat
                     .capabilities
                     .iter()
@@ -222,17 +160,20 @@ impl Scheduler {
         }
         Some(requests)
     }
+}
 
-    pub(crate) fn manager_timeouts(&mut self, now: Instant) {
-        let limit = self.config.worker_manager_timeout;
-        self.managers.by_id.retain(|id, m| {
-            let alive = now.saturating_duration_since(m.last_seen) <= limit;
-            if !alive {
-                info!("worker manager {} timed out", lossy(id));
-            }
-            alive
-        });
-    }
+pub type Requests = Vec<(u32, Vec<Capability>)>;
+
+/// Live tasks grouped by the capability names they require: (count, the first one's capabilities).
+pub type TaskGroups = BTreeMap<Vec<String>, (u64, Vec<Capability>)>;
+
+/// What the scaling policies read about the scheduler's load.
+pub struct Demand<'a> {
+    pub live_tasks: u64,
+    pub live_workers: u64,
+    /// The live tasks by required capabilities (`true`: tasks requiring none included). Called only
+    /// by the policies that need it, as it visits every task.
+    pub groups: &'a dyn Fn(bool) -> TaskGroups,
 }
 
 /// The `vanilla` policy: one more worker while tasks pile up (>10 per worker), fewer when idle.
@@ -258,7 +199,57 @@ pub fn vanilla(live_tasks: u64, live_workers: u64, cur: u32, max: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::vanilla;
+    use super::*;
+    use crate::hash::IdBuild;
+
+    fn managers(caps: &[(&str, u32)]) -> Managers {
+        let mut m = Managers::new(IdBuild::with_keys(5, 6));
+        let now = Instant::now();
+        for (id, max) in caps {
+            m.by_id.insert(
+                Bytes::copy_from_slice(id.as_bytes()),
+                ManagerInfo {
+                    identity: Bytes::copy_from_slice(id.as_bytes()),
+                    last_seen: now,
+                    heartbeat: WorkerManagerHeartbeat {
+                        max_task_concurrency: *max,
+                        ..Default::default()
+                    },
+                    desired: 0,
+                },
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn waterfall_fills_managers_in_priority_order_and_no_policy_sends_nothing() {
+        let m = managers(&[("wm_a", 2), ("wm_b", 8)]);
+        let rules = Scaling::Waterfall(vec![(1, "wm_a".into(), None), (2, "wm_b".into(), Some(4))]);
+        let none = |_: bool| TaskGroups::new();
+        let demand = Demand {
+            live_tasks: 25,
+            live_workers: 0,
+            groups: &none,
+        };
+        // ceil(25 / 10) = 3 workers wanted: wm_a takes its 2, wm_b the remaining 1.
+        let a = m.requests(&Bytes::from_static(b"wm_a"), &rules, &demand);
+        let b = m.requests(&Bytes::from_static(b"wm_b"), &rules, &demand);
+        assert_eq!(a, Some(vec![(2, vec![])]));
+        assert_eq!(b, Some(vec![(1, vec![])]));
+        assert_eq!(
+            m.requests(&Bytes::from_static(b"wm_a"), &Scaling::No, &demand),
+            None
+        );
+        let mut m = m;
+        let later = Instant::now() + Duration::from_secs(11);
+        let mut gone = m.expire(later, Duration::from_secs(10));
+        gone.sort();
+        assert_eq!(
+            gone,
+            vec![Bytes::from_static(b"wm_a"), Bytes::from_static(b"wm_b")]
+        );
+    }
 
     #[test]
     fn vanilla_matches_2_9_0() {

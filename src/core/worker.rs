@@ -9,8 +9,8 @@
 //! O(1): bucket `c` is a FIFO (an intrusive doubly-linked list through the workers) of the workers
 //! holding `c` tasks, and a worker moves to the back of its new bucket whenever its count changes, which
 //! is exactly the order of the (count, last change) pairs a sorted set would keep.
-use super::hash::IdMap;
-use super::held::HeldTasks;
+use super::worker_tasks::WorkerTasks;
+use crate::hash::{IdBuild, IdMap};
 use crate::wire::{Capability, WorkerHeartbeat};
 use bytes::Bytes;
 use slab::Slab;
@@ -30,7 +30,7 @@ pub struct Worker {
     pub last_seen: Instant,
     pub heartbeat: WorkerHeartbeat,
     /// Task ids by assignment sequence number, in assignment order.
-    pub tasks: HeldTasks,
+    pub tasks: WorkerTasks,
     /// Insertion order of the worker itself (stable tie-break and balance top-up order).
     pub order: u64,
     /// When the connection was lost (EOF) without a disconnect notification.
@@ -64,7 +64,7 @@ impl Worker {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Workers {
     pub slab: Slab<Worker>,
     pub by_id: IdMap<Bytes, WorkerKey>,
@@ -76,6 +76,16 @@ pub struct Workers {
 }
 
 impl Workers {
+    pub fn new(keys: IdBuild) -> Workers {
+        Workers {
+            slab: Slab::new(),
+            by_id: IdMap::with_hasher(keys),
+            next_seq: 0,
+            buckets: Vec::new(),
+            min: 0,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.slab.len()
     }
@@ -103,7 +113,7 @@ impl Workers {
             manager_id: hb.worker_manager_id.clone(),
             last_seen: now,
             heartbeat: hb,
-            tasks: HeldTasks::default(),
+            tasks: WorkerTasks::default(),
             order,
             lost_since: None,
             prev: NIL,
@@ -276,7 +286,7 @@ mod tests {
     #[test]
     fn even_load_round_robins_and_respects_queue_size() {
         let now = Instant::now();
-        let mut ws = Workers::default();
+        let mut ws = Workers::new(IdBuild::with_keys(1, 2));
         let a = ws.add(Bytes::from_static(b"a"), hb(2, &[]), now);
         let b = ws.add(Bytes::from_static(b"b"), hb(2, &[]), now);
         let mut order = vec![];
@@ -291,7 +301,7 @@ mod tests {
     #[test]
     fn capability_choice_needs_every_name() {
         let now = Instant::now();
-        let mut ws = Workers::default();
+        let mut ws = Workers::new(IdBuild::with_keys(1, 2));
         ws.add(Bytes::from_static(b"plain"), hb(10, &[]), now);
         let g = ws.add(Bytes::from_static(b"gpu"), hb(10, &["gpu", "linux"]), now);
         let need: BTreeSet<String> = ["gpu".to_string()].into();
@@ -303,7 +313,7 @@ mod tests {
     #[test]
     fn remove_returns_tasks_in_assignment_order() {
         let now = Instant::now();
-        let mut ws = Workers::default();
+        let mut ws = Workers::new(IdBuild::with_keys(1, 2));
         let a = ws.add(Bytes::from_static(b"a"), hb(10, &[]), now);
         for t in [b"1", b"2", b"3"] {
             ws.assign(a, Bytes::copy_from_slice(t));
@@ -326,7 +336,7 @@ mod tests {
     #[test]
     fn load_order_matches_a_sorted_set_model() {
         let now = Instant::now();
-        let mut ws = Workers::default();
+        let mut ws = Workers::new(IdBuild::with_keys(1, 2));
         let mut model: BTreeMap<WorkerKey, (usize, u64)> = BTreeMap::new();
         let mut held: Vec<(WorkerKey, u64)> = Vec::new();
         let (mut clock, mut x) = (0u64, 7u64);

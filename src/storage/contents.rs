@@ -4,7 +4,7 @@
 //! duplicateObjectID makes two ids share content on purpose, so contents are stored once and
 //! refcounted by the ids that point at them. A hash of the bytes is only a lookup key: equal hashes
 //! are compared byte for byte before content is shared, so a collision never serves wrong bytes.
-use crate::core::hash::{IdBuild, IdMap};
+use crate::hash::{IdBuild, IdMap};
 use bytes::Bytes;
 use slab::Slab;
 use std::hash::BuildHasher;

@@ -1,5 +1,5 @@
 //! Object storage headers: `ObjectRequestHeader` / `ObjectResponseHeader`, 80-byte single-segment Cap'n
-//! Proto messages (SCHEDULER_SPEC.md §6.1), and the small payloads of duplicate and infoGetTotal.
+//! Proto messages (docs/design.md, "Object storage"), and the small payloads of duplicate and infoGetTotal.
 //!
 //! Decoders read from the frame in place (the `unaligned` capnp feature) and never panic: every frame
 //! comes from a peer we do not trust.

@@ -1,4 +1,4 @@
-//! The object storage server (OSS) of Scaler's protocol (SCHEDULER_SPEC.md §6).
+//! The object storage server (OSS) of Scaler's protocol (docs/design.md, "Object storage").
 //!
 //! Functions, arguments and results never pass through the scheduler: peers store them here and
 //! exchange only ids. Running the OSS embedded in the scheduler's event loop saves deploying a second

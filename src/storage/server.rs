@@ -7,7 +7,7 @@
 //! addressed to the gone peer and the shell drops them.
 use super::contents::{ContentKey, Contents};
 use super::header::{self, ObjectId, RequestHeader, RequestType, ResponseHeader, ResponseType};
-use crate::core::hash::IdMap;
+use crate::hash::IdMap;
 use bytes::Bytes;
 use log::debug;
 use std::collections::VecDeque;

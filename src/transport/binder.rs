@@ -11,7 +11,7 @@
 //!   `gone_ttl` if the identity never (re)connects.
 //! * A message for an identity whose connection ended cleanly (EOF) within the last `gone_ttl` is
 //!   dropped: it left on purpose and will not come back to collect it.
-use crate::core::hash::IdMap;
+use crate::hash::IdMap;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

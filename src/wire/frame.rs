@@ -1,6 +1,6 @@
 //! YMQ framing: a pure decoder and encoder over byte slices.
 //!
-//! Stream layout (SCHEDULER_SPEC.md §1.2): each side first writes the 4-byte magic `YMQ\x02`, then a frame
+//! Stream layout (docs/design.md, "Wire: YMQ framing and messages"): each side first writes the 4-byte magic `YMQ\x02`, then a frame
 //! holding its identity, then any number of frames. A frame is a little-endian u64 length followed by that
 //! many payload bytes; zero-length frames are legal and distinct messages.
 //!
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn decode_matches_the_real_scheduler_handshake_bytes() {
-        // Captured from a real 2.9.0 scheduler (SCHEDULER_SPEC.md §1.2).
+        // Captured from a real 2.9.0 scheduler.
         let id = b"30965|scheduler|a79165ad-04a9-404d-9352-4f70b555b57b";
         let mut wire = MAGIC.to_vec();
         encode_into(id, &mut wire);

@@ -9,13 +9,13 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 
 #[derive(Debug, Default)]
-pub struct HeldTasks {
+pub struct WorkerTasks {
     /// (assignment sequence, task id); `None` is a released entry not yet dropped.
     entries: VecDeque<(u64, Option<Bytes>)>,
     live: usize,
 }
 
-impl HeldTasks {
+impl WorkerTasks {
     pub fn len(&self) -> usize {
         self.live
     }
@@ -78,7 +78,7 @@ mod tests {
     /// Same answers as the BTreeMap it replaced, under random assignment and release orders.
     #[test]
     fn behaves_as_an_ordered_map() {
-        let mut held = HeldTasks::default();
+        let mut held = WorkerTasks::default();
         let mut model: BTreeMap<u64, Bytes> = BTreeMap::new();
         let (mut seq, mut x) = (0u64, 99u64);
         for step in 0..50_000 {

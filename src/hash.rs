@@ -23,6 +23,15 @@ pub struct IdBuild {
     k1: u64,
 }
 
+impl IdBuild {
+    /// Keys chosen by the caller: the core takes them from its seed (`core::seed`).
+    pub fn with_keys(k0: u64, k1: u64) -> IdBuild {
+        IdBuild { k0, k1 }
+    }
+}
+
+/// Keys from the OS, for the shell's maps (storage, transport). The core never uses this: its maps are
+/// keyed from `core::Config::seed` so that a run can be replayed.
 impl Default for IdBuild {
     fn default() -> Self {
         let r = uuid::Uuid::new_v4().as_u128();

@@ -1,0 +1,258 @@
+//! The orchestrator: the one `impl Scheduler`, over sub-state that owns its data and logic and never
+//! refers back to it (`Workers`, `Clients`, `Objects`, `Graphs`, `Managers`, the task table).
+//!
+//! Every handler applies one event atomically. The impl is split by path, one file each: `tasks`
+//! (submission, placement and the state machine's actions), `clients`, `graphs`, `managers`,
+//! `objects`, and `periodic` (timers and monitor publishing).
+mod clients;
+mod graphs;
+mod managers;
+mod objects;
+mod periodic;
+mod tasks;
+
+use super::client::Clients;
+use super::graph::Graphs;
+use super::object::Objects;
+use super::scaling::Managers;
+use super::task::{Event, EventKind, TaskState};
+use super::worker::{WorkerKey, Workers};
+use super::{Config, Output};
+use crate::hash::IdMap;
+use crate::wire::{CancelConfirmType, Kind, Message, Task};
+use bytes::Bytes;
+use log::debug;
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Instant;
+
+pub use crate::core::status::task_state;
+pub use crate::core::status::Counts;
+
+/// One live task (its machine is deleted on reaching a terminal state).
+#[derive(Debug)]
+pub struct TaskEntry {
+    pub state: TaskState,
+    /// The client that submitted the task (`Task.source`, a slice of `frame`).
+    pub source: Bytes,
+    /// The Task payload sent to workers, in an allocation of its own (a slice of the socket buffer
+    /// would pin the whole buffer for as long as the task waits). Everything else about the task is
+    /// decoded from it on demand (monitor, scaling), which keeps a queued task small.
+    pub frame: Bytes,
+    /// (worker, assignment sequence) while a worker's slot is taken.
+    pub holder: Option<(WorkerKey, u64)>,
+    /// Identifies the entry's current place in the unassigned FIFO (stale FIFO slots are skipped).
+    pub queue_seq: u64,
+    pub required: BTreeSet<String>,
+    /// Cancels sent to the holder and not yet answered.
+    pub cancels_outstanding: u8,
+    /// The client was removed: answers for this task are no longer sent to it.
+    pub detached: bool,
+}
+
+impl TaskEntry {
+    /// The task as submitted (decoded again from its frame; only the monitor and scaling need it).
+    pub fn task(&self) -> Option<Task> {
+        match crate::wire::decode(&self.frame) {
+            Ok(Message::Task(t)) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Counters that only grow (published as the terminal-state totals and binder counters).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub terminal: [u64; TaskState::COUNT],
+    /// Events the task table refused, by (state, event kind).
+    pub refused: [[u64; EventKind::COUNT]; TaskState::COUNT],
+    pub received: [u64; Kind::COUNT],
+    pub sent: [u64; Kind::COUNT],
+}
+
+pub struct Scheduler {
+    pub config: Config,
+    pub tasks: IdMap<Bytes, TaskEntry>,
+    /// (task id, queue_seq) in arrival order; entries whose seq no longer matches are skipped.
+    pub unassigned: VecDeque<(Bytes, u64)>,
+    pub queued: usize,
+    pub workers: Workers,
+    pub clients: Clients,
+    pub objects: Objects,
+    pub graphs: Graphs,
+    pub managers: Managers,
+    pub counters: Counters,
+    /// Number of monitor subscribers; per-task monitor messages are only built when someone listens.
+    pub monitors: usize,
+    pub(crate) seq: u64,
+    /// Generated object ids (the map keys were drawn from the same stream at start).
+    pub(crate) seeds: super::seed::Seeds,
+    pub(crate) balance: super::status::BalanceState,
+    pub(crate) timers: super::status::Timers,
+    pub(crate) stats: super::status::ProcessStats,
+}
+
+impl Scheduler {
+    pub fn new(config: Config, now: Instant) -> Self {
+        let mut seeds = super::seed::Seeds::new(config.seed);
+        Scheduler {
+            tasks: IdMap::with_hasher(seeds.id_build()),
+            unassigned: VecDeque::new(),
+            queued: 0,
+            workers: Workers::new(seeds.id_build()),
+            clients: Clients::new(seeds.id_build()),
+            objects: Objects::new(seeds.id_build()),
+            graphs: Graphs::new(seeds.id_build()),
+            managers: Managers::new(seeds.id_build()),
+            config,
+            counters: Counters::default(),
+            monitors: 0,
+            seq: 0,
+            seeds,
+            balance: Default::default(),
+            timers: super::status::Timers::new(now),
+            stats: Default::default(),
+        }
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Queues a payload for a peer on the main socket, counting it by message kind.
+    pub(crate) fn send(&mut self, out: &mut Vec<Output>, to: &Bytes, kind: Kind, frame: Bytes) {
+        self.counters.sent[kind as usize] += 1;
+        out.push(Output::Send {
+            to: to.clone(),
+            frame,
+        });
+    }
+
+    /// Handles one message received from `from` on the main socket.
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        from: &Bytes,
+        msg: Message,
+        raw: &Bytes,
+        out: &mut Vec<Output>,
+    ) {
+        self.counters.received[msg.kind() as usize] += 1;
+        if from.starts_with(b"Client|") {
+            self.clients.touch(from, now);
+        }
+        match msg {
+            Message::Task(task) => self.on_task(task, raw.clone(), out),
+            Message::TaskCancel { task_id, .. } => self.on_task_cancel(from, task_id, raw, out),
+            Message::TaskCancelConfirm { task_id, kind } => {
+                let event = match kind {
+                    CancelConfirmType::Canceled => Event::CancelConfirmCanceled,
+                    CancelConfirmType::CancelFailed => Event::CancelConfirmFailed,
+                    CancelConfirmType::CancelNotFound => Event::CancelConfirmNotFound,
+                };
+                self.on_worker_report(from, &task_id, event, out)
+            }
+            Message::TaskResult(r) => {
+                let id = r.task_id.clone();
+                self.on_worker_report(from, &id, Event::TaskResultReceived(r, raw.clone()), out)
+            }
+            Message::TaskLog { task_id } => match self.tasks.get(&task_id) {
+                Some(e) => {
+                    let client = e.source.clone();
+                    self.send(out, &client, Kind::TaskLog, raw.clone());
+                }
+                None => debug!("task log for unknown task {}", hex(&task_id)),
+            },
+            Message::GraphTask(g) => self.on_graph_task(g, out),
+            Message::ObjectInstruction(o) => self.on_object_instruction(from, o),
+            Message::ClientHeartbeat(h) => self.on_client_heartbeat(now, from, h, out),
+            Message::WorkerHeartbeat(h) => self.on_worker_heartbeat(now, from, h, out),
+            Message::ClientDisconnect { shutdown } => {
+                self.on_client_disconnect(from, shutdown, out)
+            }
+            Message::InformationRequest => debug!(
+                "information request from {} ignored (as 2.9.0)",
+                lossy(from)
+            ),
+            Message::WorkerManagerHeartbeat(h) => {
+                self.on_worker_manager_heartbeat(now, from, h, out)
+            }
+            Message::WorkerDisconnectNotification => {
+                if let Some(k) = self.workers.get(from) {
+                    self.remove_worker(k, "disconnect notification", out);
+                }
+            }
+            Message::NotForScheduler(kind) => out.push(Output::Close {
+                peer: from.clone(),
+                reason: format!("sent {}, which only the scheduler sends", kind.name()),
+            }),
+        }
+        #[cfg(debug_assertions)]
+        self.check_invariants();
+    }
+
+    /// Asserts the cross-table invariants; run after every event in debug builds, tests and fuzzing.
+    pub fn check_invariants(&self) {
+        // Cheap enough for tests and debug builds up to a few thousand tasks; skip beyond.
+        if self.tasks.len() > 5000 {
+            return;
+        }
+        self.workers.check_invariants();
+        let held: usize = self.workers.slab.iter().map(|(_, w)| w.tasks.len()).sum();
+        let holders = self.tasks.values().filter(|e| e.holder.is_some()).count();
+        assert_eq!(
+            held, holders,
+            "every worker slot belongs to exactly one live task"
+        );
+        let queued = self
+            .tasks
+            .values()
+            .filter(|e| e.state == TaskState::Inactive && e.queue_seq != 0)
+            .count();
+        assert_eq!(
+            queued, self.queued,
+            "queued counter matches the live FIFO entries"
+        );
+        for e in self.tasks.values() {
+            assert!(!e.state.is_terminal());
+            match e.state {
+                TaskState::Inactive => assert!(e.holder.is_none()),
+                _ => assert!(e.holder.is_some(), "{:?} task without holder", e.state),
+            }
+        }
+    }
+}
+
+/// `pickle.dumps(module.name(message), protocol=2)`, which `pickle.loads` on the client turns back into
+/// the exception: PROTO 2, GLOBAL, BINUNICODE, TUPLE1, REDUCE, STOP.
+pub fn pickled_exception(module: &str, name: &str, message: &str) -> Bytes {
+    let mut p = vec![0x80, 2, b'c'];
+    p.extend_from_slice(module.as_bytes());
+    p.push(b'\n');
+    p.extend_from_slice(name.as_bytes());
+    p.push(b'\n');
+    p.push(b'X');
+    p.extend_from_slice(&(message.len() as u32).to_le_bytes());
+    p.extend_from_slice(message.as_bytes());
+    p.extend_from_slice(&[0x85, b'R', b'.']);
+    Bytes::from(p)
+}
+
+/// `part`, a zero-copy field of `old`, as the same bytes of `new` (a copy of `old`); a field that is
+/// not inside `old` (a re-encoded graph node's) is copied on its own.
+pub(crate) fn rebase(old: &Bytes, new: &Bytes, part: &Bytes) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(old.as_ptr() as usize);
+    if !part.is_empty() && start <= old.len() && start + part.len() <= old.len() {
+        new.slice(start..start + part.len())
+    } else {
+        Bytes::copy_from_slice(part)
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}

@@ -1,0 +1,71 @@
+//! The orchestrator's object path: object instructions from clients and the batched deletions.
+use super::{lossy, Scheduler};
+use crate::core::{Output, StorageOp};
+use crate::wire::{encode as enc, InstructionType, Kind};
+use bytes::Bytes;
+use log::error;
+
+impl Scheduler {
+    pub(super) fn on_object_instruction(
+        &mut self,
+        from: &Bytes,
+        o: crate::wire::ObjectInstruction,
+    ) {
+        match o.kind {
+            InstructionType::Create => {
+                // The registered client's own id, so that no object refers into this frame's buffer.
+                let Some(creator) = self
+                    .clients
+                    .registered
+                    .get_key_value(&o.object_user)
+                    .map(|(k, _)| k.clone())
+                else {
+                    error!(
+                        "object create for unknown client {} from {}: ignored",
+                        lossy(&o.object_user),
+                        lossy(from)
+                    );
+                    return;
+                };
+                for (i, id) in o.ids.iter().enumerate() {
+                    let kind = o.types.get(i).copied().unwrap_or(1);
+                    let name = o.names.get(i).map_or(&[][..], |n| &n[..]);
+                    let size = o.sizes.get(i).copied().unwrap_or(0);
+                    self.objects.create(id, creator.clone(), kind, name, size);
+                }
+            }
+            InstructionType::Delete => {
+                for id in &o.ids {
+                    self.objects.release(&o.object_user, id);
+                }
+            }
+            InstructionType::Clear => error!(
+                "clear object instruction from {} ignored (as 2.9.0)",
+                lossy(from)
+            ),
+        }
+    }
+
+    /// Sends the batched deletions to every worker and to the object storage server.
+    pub(crate) fn flush_object_deletes(&mut self, out: &mut Vec<Output>) {
+        if !self.objects.has_pending_deletes() {
+            return;
+        }
+        let keys = self.objects.take_pending_deletes();
+        let ids: Vec<Bytes> = keys.iter().map(|k| Bytes::copy_from_slice(k)).collect();
+        let frame = enc::object_delete(&ids);
+        let workers: Vec<Bytes> = self
+            .workers
+            .slab
+            .iter()
+            .map(|(_, w)| w.id.clone())
+            .collect();
+        for w in workers {
+            self.send(out, &w, Kind::ObjectInstruction, frame.clone());
+        }
+        out.extend(
+            ids.into_iter()
+                .map(|id| Output::Storage(StorageOp::Delete(id))),
+        );
+    }
+}

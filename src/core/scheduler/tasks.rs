@@ -1,0 +1,455 @@
+//! The orchestrator's task path: submission, placement, cancels, worker reports, and the actions of
+//! the task state machine (`core::task`), each checked against the table.
+use super::{hex, lossy, pickled_exception, rebase, Scheduler, TaskEntry};
+use crate::core::task::{transition, Action, Event, EventKind, Target, TaskState};
+use crate::core::worker::WorkerKey;
+use crate::core::{Allocate, Output, StorageOp};
+use crate::wire::{encode as enc, CancelConfirmType, Kind, ResultType, Task};
+use bytes::Bytes;
+use log::{debug, error, info, warn};
+use std::time::Instant;
+
+impl Scheduler {
+    pub(super) fn on_task(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
+        if self.tasks.contains_key(&task.task_id) {
+            error!("task {} submitted twice: dropped", hex(&task.task_id));
+            return;
+        }
+        let limit = self.config.max_tasks_waiting;
+        if limit >= 0 && self.queued as i64 >= limit && self.pick_worker_for(&task).is_none() {
+            let msg = format!("scheduler queue is full: {} tasks are waiting (--max-number-of-tasks-waiting {limit})", self.queued);
+            warn!("task {} refused: {msg}", hex(&task.task_id));
+            self.fail_task(&task, &msg, out);
+            return;
+        }
+        self.submit(task, frame, out);
+    }
+
+    /// Creates the machine of a new task (client-submitted or a graph node) and places it.
+    pub(crate) fn submit(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
+        let own = Bytes::copy_from_slice(&frame);
+        let id = rebase(&frame, &own, &task.task_id);
+        let source = rebase(&frame, &own, &task.source);
+        self.clients.add_task(&source);
+        let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
+        let entry = TaskEntry {
+            state: TaskState::Inactive,
+            source,
+            frame: own,
+            holder: None,
+            queue_seq: 0,
+            required,
+            cancels_outstanding: 0,
+            detached: false,
+        };
+        self.tasks.insert(id.clone(), entry);
+        match self.pick_worker(&id) {
+            Some(w) => self.apply(&id, Event::HasCapacity(w), out),
+            None => {
+                self.enqueue(&id);
+                self.publish_task(&id, TaskState::Inactive, "", None, out);
+            }
+        }
+    }
+
+    pub(super) fn enqueue(&mut self, id: &Bytes) {
+        let seq = self.next_seq();
+        if let Some(e) = self.tasks.get_mut(id) {
+            e.queue_seq = seq;
+            self.unassigned.push_back((id.clone(), seq));
+            self.queued += 1;
+        }
+    }
+
+    pub(super) fn pick_worker_for(&self, task: &Task) -> Option<WorkerKey> {
+        match self.config.allocate {
+            Allocate::EvenLoad => self.workers.least_loaded(),
+            Allocate::Capability => {
+                let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
+                self.workers.least_loaded_capable(&required)
+            }
+        }
+    }
+
+    /// Answers a task the scheduler will not run with a failed result carrying a pickled `SchedulerError`
+    /// (what 2.9.0 sends on its own fault path), stored under a fresh object owned by the client.
+    pub(super) fn fail_task(&mut self, task: &Task, message: &str, out: &mut Vec<Output>) {
+        let id = crate::core::graph::fresh_object_id_for(&task.source, self.seeds.bytes16());
+        let payload = pickled_exception("scaler.utility.exceptions", "SchedulerError", message);
+        let size = payload.len() as u64;
+        out.push(Output::Storage(StorageOp::Set {
+            id: id.clone(),
+            payload,
+        }));
+        let creator = self.clients.interned(&task.source);
+        self.objects
+            .create(&id, creator, 1, b"<SchedulerError>", size);
+        let frame = enc::task_result(&task.task_id, ResultType::Failed, b"", &[id]);
+        self.send(out, &task.source, Kind::TaskResult, frame);
+        self.counters.terminal[TaskState::Failed as usize] += 1;
+    }
+
+    pub(super) fn pick_worker(&self, id: &Bytes) -> Option<WorkerKey> {
+        match self.config.allocate {
+            Allocate::EvenLoad => self.workers.least_loaded(),
+            Allocate::Capability => self
+                .workers
+                .least_loaded_capable(&self.tasks.get(id)?.required),
+        }
+    }
+
+    /// Dispatches queued tasks while the task at the head of the queue can be placed.
+    pub(crate) fn dispatch_queued(&mut self, out: &mut Vec<Output>) {
+        while let Some((id, seq)) = self.unassigned.front().cloned() {
+            let live = self
+                .tasks
+                .get(&id)
+                .is_some_and(|e| e.queue_seq == seq && e.state == TaskState::Inactive);
+            if !live {
+                self.unassigned.pop_front();
+                continue;
+            }
+            let Some(w) = self.pick_worker(&id) else {
+                break;
+            };
+            self.unassigned.pop_front();
+            self.apply(&id, Event::HasCapacity(w), out);
+        }
+    }
+
+    pub(super) fn on_task_cancel(
+        &mut self,
+        from: &Bytes,
+        id: Bytes,
+        raw: &Bytes,
+        out: &mut Vec<Output>,
+    ) {
+        if let Some(umbrella) = self.graphs.graph_of(&id) {
+            self.cancel_graph(&umbrella, out);
+            return;
+        }
+        if !self.tasks.contains_key(&id) {
+            let frame = enc::task_cancel_confirm(&id, CancelConfirmType::CancelNotFound);
+            self.send(out, from, Kind::TaskCancelConfirm, frame);
+            return;
+        }
+        self.apply(&id, Event::TaskCancelRequested(raw.clone()), out);
+    }
+
+    pub(super) fn on_worker_report(
+        &mut self,
+        from: &Bytes,
+        id: &Bytes,
+        event: Event,
+        out: &mut Vec<Output>,
+    ) {
+        let name = event.kind().name();
+        let sender = self.workers.get(from);
+        let Some(entry) = self.tasks.get(id) else {
+            debug!("{} for unknown task {} from {}", name, hex(id), lossy(from));
+            return;
+        };
+        if let (Some((holder, _)), Some(s)) = (entry.holder, sender) {
+            if holder != s {
+                warn!(
+                    "{} for task {} from {} which does not hold it: dropped",
+                    name,
+                    hex(id),
+                    lossy(from)
+                );
+                return;
+            }
+        }
+        if entry.holder.is_some() && sender.is_none() {
+            warn!(
+                "{} for task {} from unknown worker {}: dropped",
+                name,
+                hex(id),
+                lossy(from)
+            );
+            return;
+        }
+        self.apply(id, event, out);
+    }
+
+    /// Runs one event through the transition table and performs its action; the state the action
+    /// lands in must be one the table allows.
+    pub(crate) fn apply(&mut self, id: &Bytes, event: Event, out: &mut Vec<Output>) {
+        let Some(entry) = self.tasks.get(id) else {
+            return;
+        };
+        let from = entry.state;
+        let was_queued = entry.queue_seq != 0;
+        let kind = event.kind();
+        let Some(tr) = transition(from, kind) else {
+            self.counters.refused[from as usize][kind as usize] += 1;
+            debug!("task {}: {} refused in {:?}", hex(id), kind.name(), from);
+            return;
+        };
+        let to = match (tr.action, event) {
+            (Action::Dispatch, Event::HasCapacity(w)) => {
+                if was_queued {
+                    self.queued -= 1;
+                }
+                self.place_on(id, w, out);
+                TaskState::Running
+            }
+            (Action::CancelQueued, _) => {
+                self.mark_dequeued(id);
+                self.release(id);
+                self.confirm(id, CancelConfirmType::Canceled, out);
+                TaskState::Canceled
+            }
+            (Action::ForwardCancel | Action::ForwardCancelDuringBalance, event) => {
+                let frame = match event {
+                    Event::TaskCancelRequested(f) => f,
+                    _ => enc::task_cancel(id, true),
+                };
+                self.send_to_holder(id, Kind::TaskCancel, frame, out);
+                TaskState::Canceling
+            }
+            (Action::BalanceCancel, _) => {
+                self.send_to_holder(id, Kind::TaskCancel, enc::task_cancel(id, false), out);
+                TaskState::BalanceCanceling
+            }
+            (Action::DeliverResult, Event::TaskResultReceived(r, raw)) => {
+                self.release(id);
+                let e = &self.tasks[id];
+                let (client, detached) = (e.source.clone(), e.detached);
+                if !detached {
+                    self.send(out, &client, Kind::TaskResult, raw);
+                } else {
+                    warn!(
+                        "result of task {} for gone client {}: dropped",
+                        hex(id),
+                        lossy(&client)
+                    );
+                }
+                let to = match r.result_type {
+                    ResultType::Success => TaskState::Success,
+                    ResultType::Failed => TaskState::Failed,
+                    ResultType::FailedWorkerDied => TaskState::FailedWorkerDied,
+                };
+                debug_assert!(tr.target.admits(to), "{from:?} {kind:?} -> {to:?}");
+                self.finish(id, to, kind, &r.metadata, out);
+                self.graph_node_result(id, &r, out);
+                self.dispatch_queued(out);
+                return;
+            }
+            (Action::ReleaseAndConfirmCanceled, _) => {
+                self.release(id);
+                self.confirm(id, CancelConfirmType::Canceled, out);
+                TaskState::Canceled
+            }
+            (Action::ReleaseAndConfirmNotFound, _) => {
+                self.release(id);
+                self.confirm(id, CancelConfirmType::CancelNotFound, out);
+                TaskState::CanceledNotFound
+            }
+            (Action::CancelFailed, _) => {
+                let e = self.tasks.get_mut(id).expect("checked above");
+                e.cancels_outstanding = e.cancels_outstanding.saturating_sub(1);
+                match tr.target {
+                    Target::ByOutstandingCancels if e.cancels_outstanding > 0 => {
+                        TaskState::Canceling
+                    }
+                    _ => TaskState::Running,
+                }
+            }
+            (Action::Redispatch, _) => {
+                self.release(id);
+                if let Some(e) = self.tasks.get_mut(id) {
+                    e.cancels_outstanding = 0;
+                }
+                match self.pick_worker(id) {
+                    Some(w) => {
+                        self.place_on(id, w, out);
+                        TaskState::Running
+                    }
+                    None => {
+                        self.enqueue(id);
+                        TaskState::Inactive
+                    }
+                }
+            }
+            (Action::ConfirmCanceledOnDeath, _) => {
+                self.release(id);
+                self.confirm(id, CancelConfirmType::Canceled, out);
+                TaskState::Canceled
+            }
+            // The actions above that read event data are paired in the table only with the event
+            // that carries it (unit-tested for every cell), so this arm is never taken; it comes
+            // before any side effect, so even a wrong table would only drop the event.
+            (action @ (Action::Dispatch | Action::DeliverResult), _) => {
+                debug_assert!(false, "{action:?} paired with {kind:?} in the table");
+                error!(
+                    "task {}: {action:?} without its event data: dropped",
+                    hex(id)
+                );
+                return;
+            }
+        };
+        debug_assert!(
+            tr.target.admits(to),
+            "{from:?} --{kind:?}--> {to:?} is not in the table"
+        );
+        if to.is_terminal() {
+            self.finish(id, to, kind, b"", out);
+            if let Some(umbrella) = self.graphs.graph_of(id) {
+                self.graph_node_canceled(&umbrella, id, out);
+            }
+            self.dispatch_queued(out);
+        } else {
+            self.tasks.get_mut(id).expect("live").state = to;
+            let worker = self.tasks[id]
+                .holder
+                .map(|(w, _)| self.workers.slab[w].id.clone());
+            self.publish_task(id, to, kind.name(), worker, out);
+        }
+    }
+
+    pub(super) fn mark_dequeued(&mut self, id: &Bytes) {
+        if let Some(e) = self.tasks.get_mut(id) {
+            if e.holder.is_none() && e.state == TaskState::Inactive {
+                // The FIFO slot goes stale (its seq no longer matches) and is skipped by `dispatch_queued`.
+                e.queue_seq = 0;
+                self.queued = self.queued.saturating_sub(1);
+            }
+        }
+    }
+
+    pub(super) fn place_on(&mut self, id: &Bytes, w: WorkerKey, out: &mut Vec<Output>) {
+        let seq = self.workers.assign(w, id.clone());
+        let e = self.tasks.get_mut(id).expect("live task");
+        e.holder = Some((w, seq));
+        e.queue_seq = 0;
+        let frame = e.frame.clone();
+        let to = self.workers.slab[w].id.clone();
+        self.send(out, &to, Kind::Task, frame);
+    }
+
+    pub(super) fn send_to_holder(
+        &mut self,
+        id: &Bytes,
+        kind: Kind,
+        frame: Bytes,
+        out: &mut Vec<Output>,
+    ) {
+        let e = self.tasks.get_mut(id).expect("live task");
+        e.cancels_outstanding = e.cancels_outstanding.saturating_add(1);
+        if let Some((w, _)) = e.holder {
+            let to = self.workers.slab[w].id.clone();
+            self.send(out, &to, kind, frame);
+        }
+    }
+
+    /// Frees the worker slot the task holds, if any.
+    pub(super) fn release(&mut self, id: &Bytes) {
+        if let Some(e) = self.tasks.get_mut(id) {
+            if let Some((w, seq)) = e.holder.take() {
+                self.workers.release(w, seq);
+            }
+        }
+    }
+
+    pub(super) fn confirm(&mut self, id: &Bytes, kind: CancelConfirmType, out: &mut Vec<Output>) {
+        let client = self.tasks[id].source.clone();
+        if !self.tasks[id].detached {
+            self.send(
+                out,
+                &client,
+                Kind::TaskCancelConfirm,
+                enc::task_cancel_confirm(id, kind),
+            );
+        }
+    }
+
+    /// Deletes a machine that reached a terminal state.
+    pub(super) fn finish(
+        &mut self,
+        id: &Bytes,
+        to: TaskState,
+        event: EventKind,
+        metadata: &[u8],
+        out: &mut Vec<Output>,
+    ) {
+        debug_assert!(to.is_terminal());
+        self.publish_task_with_metadata(id, to, event.name(), metadata, out);
+        self.counters.terminal[to as usize] += 1;
+        if let Some(e) = self.tasks.remove(id) {
+            debug_assert!(
+                e.holder.is_none(),
+                "a finished task must not hold a worker slot"
+            );
+            if e.state == TaskState::Inactive && e.queue_seq != 0 {
+                self.queued = self.queued.saturating_sub(1);
+            }
+            if !e.detached {
+                self.clients.remove_task(&e.source);
+            }
+        }
+    }
+
+    pub(super) fn on_worker_heartbeat(
+        &mut self,
+        now: Instant,
+        from: &Bytes,
+        h: crate::wire::WorkerHeartbeat,
+        out: &mut Vec<Output>,
+    ) {
+        let echo = enc::worker_heartbeat_echo(&self.config.storage_address);
+        match self.workers.get(from) {
+            Some(k) => {
+                let w = &mut self.workers.slab[k];
+                w.last_seen = now;
+                w.lost_since = None;
+                w.heartbeat = h;
+            }
+            None => {
+                info!("worker {} connected", lossy(from));
+                let caps = h.capabilities.clone();
+                let manager = h.worker_manager_id.clone();
+                self.workers.add(from.clone(), h, now);
+                self.managers.worker_added(&manager, from);
+                self.publish_worker(from, true, &caps, out);
+                self.send(out, from, Kind::WorkerHeartbeatEcho, echo);
+                self.dispatch_queued(out);
+                return;
+            }
+        }
+        self.send(out, from, Kind::WorkerHeartbeatEcho, echo);
+    }
+
+    /// Removes a worker; its tasks are placed again (or confirmed canceled if a cancel was pending).
+    pub fn remove_worker(&mut self, key: WorkerKey, reason: &str, out: &mut Vec<Output>) {
+        let (w, tasks) = self.workers.remove(key);
+        info!(
+            "worker {} disconnected ({reason}), re-dispatching {} task(s)",
+            lossy(&w.id),
+            tasks.len()
+        );
+        self.managers.worker_removed(&w.manager_id, &w.id);
+        self.publish_worker(&w.id, false, &[], out);
+        for id in tasks {
+            // The slot died with the worker: forget it before the machine decides where the task goes.
+            if let Some(e) = self.tasks.get_mut(&id) {
+                e.holder = None;
+            }
+            self.apply(&id, Event::WorkerDisconnected, out);
+        }
+    }
+
+    /// The shell saw the connection of `peer` close without a goodbye.
+    pub fn peer_closed(&mut self, now: Instant, peer: &Bytes) {
+        if let Some(k) = self.workers.get(peer) {
+            self.workers.slab[k].lost_since.get_or_insert(now);
+        }
+    }
+
+    /// A connection with `peer`'s identity completed its handshake again.
+    pub fn peer_reconnected(&mut self, _now: Instant, peer: &Bytes) {
+        if let Some(k) = self.workers.get(peer) {
+            self.workers.slab[k].lost_since = None;
+        }
+    }
+}
