@@ -49,7 +49,11 @@ fn main() {
     let (storage_mode, storage_addr) = match &opts.storage {
         Some(a) => (StorageMode::External(a.clone()), a.clone()),
         None => {
-            let a = opts.bind.with_port(opts.bind.port.wrapping_add(1));
+            // Peers reach it at "/": the heartbeat echo carries only host, port and scheme.
+            let a = opts
+                .bind
+                .with_port(opts.bind.port.wrapping_add(1))
+                .at_root();
             (StorageMode::Embedded(a.clone()), a)
         }
     };

@@ -17,10 +17,12 @@ pub enum CloseReason {
     IoError,
     PeerClosed,
     Replaced,
+    /// A WebSocket protocol error (bad Upgrade, bad frame) or the peer's close frame.
+    WebSocket,
 }
 
 impl CloseReason {
-    pub const ALL: [CloseReason; 7] = [
+    pub const ALL: [CloseReason; 8] = [
         CloseReason::BadMagic,
         CloseReason::TooLarge,
         CloseReason::InvalidMessage,
@@ -28,6 +30,7 @@ impl CloseReason {
         CloseReason::IoError,
         CloseReason::PeerClosed,
         CloseReason::Replaced,
+        CloseReason::WebSocket,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl CloseReason {
             CloseReason::IoError => "io_error",
             CloseReason::PeerClosed => "peer_closed",
             CloseReason::Replaced => "replaced",
+            CloseReason::WebSocket => "websocket",
         }
     }
 }
@@ -91,7 +95,7 @@ impl<const N: usize> Histogram<N> {
 
 #[derive(Debug, Clone)]
 pub struct TransportStats {
-    pub closes: [u64; 7],
+    pub closes: [u64; CloseReason::ALL.len()],
     pub connections_accepted: u64,
     /// Monitor frames not queued to a monitor whose unsent output was over `--monitor-queue-bytes`.
     pub monitor_frames_dropped: u64,
@@ -106,7 +110,7 @@ pub struct TransportStats {
 impl Default for TransportStats {
     fn default() -> Self {
         TransportStats {
-            closes: [0; 7],
+            closes: [0; CloseReason::ALL.len()],
             connections_accepted: 0,
             monitor_frames_dropped: 0,
             open_connections: 0,

@@ -5,7 +5,7 @@
 //! percentiles and, with --scheduler-pid, the scheduler's CPU per task read from /proc.
 use bytes::Bytes;
 use scaler_rs::storage::header::{decode_response, ResponseType};
-use scaler_rs::tools::peer::Peer;
+use scaler_rs::tools::peer::{Framing, Peer};
 use scaler_rs::transport::Address;
 use scaler_rs::wire::{
     self, encode as enc, Capability, ClientHeartbeat, InstructionType, Message, ObjectInstruction,
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: scaler-rs-bench --scheduler tcp://IP:PORT [--clients N] [--workers M] [--tasks T]
+const USAGE: &str = "usage: scaler-rs-bench --scheduler tcp://IP:PORT|ws://IP:PORT/PATH [--clients N] [--workers M] [--tasks T]
        [--window W] [--worker-sleep-us U] [--queue-size Q] [--timeout-seconds S] [--scheduler-pid PID] [--json]
        [--worker-manager-id ID] [--capability NAME]
   --tasks T            total tasks, split over the clients (default 100000)
@@ -153,15 +153,14 @@ fn await_echo(p: &mut Peer) -> Result<Option<Address>, String> {
 
 /// Stores the client's function and argument objects, as a real client does before submitting.
 fn upload(storage: &Address, client: &Bytes, ids: &[Bytes]) -> Result<(), String> {
-    let mut p =
-        Peer::connect(storage.socket_addr(), client).map_err(|e| format!("object storage: {e}"))?;
+    let mut p = Peer::connect_to(storage, client).map_err(|e| format!("object storage: {e}"))?;
     let mut out = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         let oid: [u8; 32] = id[..32].try_into().expect("32-byte ids");
         let (h, payload) =
             scaler_rs::storage::set_request(&oid, Bytes::from(vec![n as u8; 64]), n as u64);
-        Peer::frame_into(&h, &mut out);
-        Peer::frame_into(&payload, &mut out);
+        p.framing.frame_into(&h, &mut out);
+        p.framing.frame_into(&payload, &mut out);
     }
     p.stream.write_all(&out).map_err(|e| e.to_string())?;
     for _ in ids {
@@ -191,8 +190,7 @@ fn run_client(
     start_gate: Arc<AtomicBool>,
 ) -> Result<(), String> {
     let id = hex_id("Client|bench|");
-    let mut p = Peer::connect(a.scheduler.socket_addr(), &id)
-        .map_err(|e| format!("client connect: {e}"))?;
+    let mut p = Peer::connect_to(&a.scheduler, &id).map_err(|e| format!("client connect: {e}"))?;
     p.send(&enc::client_heartbeat(&ClientHeartbeat {
         hostname: "bench".into(),
         ..Default::default()
@@ -235,6 +233,7 @@ fn run_client(
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..tasks).map(|_| AtomicU64::new(0)).collect());
     let received = Arc::new(AtomicU64::new(0));
     let mut writer = p.try_clone().map_err(|e| e.to_string())?;
+    let framing = p.framing;
     let reader_sent = sent_at.clone();
     let reader_received = received.clone();
     let reader_stats = stats.clone();
@@ -297,12 +296,12 @@ fn run_client(
             tid[8..].copy_from_slice(&sent.to_le_bytes());
             template.task_id = Bytes::copy_from_slice(&tid);
             sent_at[sent as usize].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            Peer::frame_into(&enc::task(&template), &mut buf);
+            framing.frame_into(&enc::task(&template), &mut buf);
             sent += 1;
         }
         if Instant::now() >= next_heartbeat {
             next_heartbeat += Duration::from_secs(2);
-            Peer::frame_into(
+            framing.frame_into(
                 &enc::client_heartbeat(&ClientHeartbeat::default()),
                 &mut buf,
             );
@@ -310,20 +309,19 @@ fn run_client(
         writer.write_all(&buf).map_err(|e| e.to_string())?;
     }
     reader.join().map_err(|_| "reader panicked".to_string())??;
-    let _ = send_raw(&mut writer, &enc::client_disconnect(false));
+    let _ = send_raw(&mut writer, framing, &enc::client_disconnect(false));
     Ok(())
 }
 
-fn send_raw(s: &mut TcpStream, payload: &[u8]) -> std::io::Result<()> {
+fn send_raw(s: &mut TcpStream, framing: Framing, payload: &[u8]) -> std::io::Result<()> {
     let mut v = Vec::new();
-    Peer::frame_into(payload, &mut v);
+    framing.frame_into(payload, &mut v);
     s.write_all(&v)
 }
 
 fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
     let id = hex_id("Worker|bench|");
-    let mut p = Peer::connect(a.scheduler.socket_addr(), &id)
-        .map_err(|e| format!("worker connect: {e}"))?;
+    let mut p = Peer::connect_to(&a.scheduler, &id).map_err(|e| format!("worker connect: {e}"))?;
     let hb = enc::worker_heartbeat(&WorkerHeartbeat {
         queue_size: a.queue_size,
         worker_manager_id: Bytes::from(a.manager.clone().unwrap_or_else(|| "bench".into())),
@@ -351,7 +349,7 @@ fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
                 rid[16..24].copy_from_slice(&n.to_le_bytes());
                 rid[24..].copy_from_slice(&id[id.len() - 8..]);
                 let rid = Bytes::from(rid);
-                Peer::frame_into(
+                p.framing.frame_into(
                     &enc::object_instruction(&ObjectInstruction {
                         kind: InstructionType::Create,
                         object_user: t.source.clone(),
@@ -362,7 +360,7 @@ fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
                     }),
                     &mut out,
                 );
-                Peer::frame_into(
+                p.framing.frame_into(
                     &enc::task_result(&t.task_id, ResultType::Success, &[0u8; 16], &[rid]),
                     &mut out,
                 );
@@ -370,7 +368,7 @@ fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
         }
         if Instant::now() >= next_heartbeat {
             next_heartbeat += Duration::from_secs(2);
-            Peer::frame_into(&hb, &mut out);
+            p.framing.frame_into(&hb, &mut out);
         }
         if !out.is_empty() {
             p.stream.write_all(&out).map_err(|e| e.to_string())?;
@@ -384,7 +382,7 @@ fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
 
 /// A worker manager that only heartbeats (what the monitors show of it), for `--worker-manager-id`.
 fn run_manager(a: &Args, id: String, stop: Arc<AtomicBool>) -> Result<(), String> {
-    let mut p = Peer::connect(a.scheduler.socket_addr(), &hex_id("WorkerManager|bench|"))
+    let mut p = Peer::connect_to(&a.scheduler, &hex_id("WorkerManager|bench|"))
         .map_err(|e| format!("worker manager connect: {e}"))?;
     p.stream
         .set_read_timeout(Some(Duration::from_millis(100)))

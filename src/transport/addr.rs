@@ -1,4 +1,7 @@
-//! Scaler addresses (`tcp://HOST:PORT`; the port follows the last colon, IPv6 is written without brackets).
+//! Scaler addresses: `tcp://HOST:PORT`, `tls://HOST:PORT`, `ws://HOST:PORT[/PATH]` and
+//! `wss://HOST:PORT[/PATH]`. The port follows the last colon of the part before the path; IPv6 is
+//! written without brackets (brackets are tolerated). As in 2.9.0 (`AddressConfig`, ymq `Address`), a
+//! WebSocket address always has a path, `/` when none is written, and prints with it.
 use std::net::{IpAddr, SocketAddr};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -6,6 +9,8 @@ pub struct Address {
     pub scheme: String,
     pub host: String,
     pub port: u16,
+    /// The Upgrade request path of `ws://`/`wss://` (starts with `/`); `None` for other schemes.
+    pub path: Option<String>,
 }
 
 impl Address {
@@ -13,11 +18,15 @@ impl Address {
         let (scheme, rest) = s
             .split_once("://")
             .ok_or_else(|| format!("{s}: expected scheme://host:port"))?;
-        match scheme {
-            "tcp" | "tls" => {}
-            "ipc" | "ws" | "wss" => {
+        let (rest, path) = match scheme {
+            "tcp" | "tls" => (rest, None),
+            "ws" | "wss" => match rest.find('/') {
+                Some(i) => (&rest[..i], Some(rest[i..].to_string())),
+                None => (rest, Some("/".to_string())),
+            },
+            "ipc" => {
                 return Err(format!(
-                    "{s}: the {scheme}:// transport is not supported yet (tcp:// and tls:// only)"
+                    "{s}: the ipc:// transport is not supported yet (tcp://, tls://, ws://, wss://)"
                 ))
             }
             "inproc" => {
@@ -26,7 +35,7 @@ impl Address {
                 ))
             }
             _ => return Err(format!("{s}: unknown scheme {scheme}")),
-        }
+        };
         let (host, port) = rest
             .rsplit_once(':')
             .ok_or_else(|| format!("{s}: missing port"))?;
@@ -41,7 +50,27 @@ impl Address {
             scheme: scheme.to_string(),
             host,
             port,
+            path,
         })
+    }
+
+    /// `ws://` or `wss://`: the YMQ stream runs inside WebSocket binary messages.
+    pub fn is_websocket(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// `tls://` or `wss://`: the stream runs inside TLS.
+    pub fn is_secure(&self) -> bool {
+        self.scheme == "tls" || self.scheme == "wss"
+    }
+
+    /// The same address with the WebSocket path `/`: where 2.9.0 peers reach an object storage server
+    /// known only by host, port and scheme (the heartbeat echo carries nothing more).
+    pub fn at_root(&self) -> Address {
+        Address {
+            path: self.path.as_ref().map(|_| "/".to_string()),
+            ..self.clone()
+        }
     }
 
     pub fn socket_addr(&self) -> SocketAddr {
@@ -58,7 +87,8 @@ impl Address {
 
 impl std::fmt::Display for Address {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)?;
+        f.write_str(self.path.as_deref().unwrap_or(""))
     }
 }
 
@@ -76,5 +106,33 @@ mod tests {
         assert!(Address::parse("tcp://127.0.0.1").is_err());
         assert!(Address::parse("zmq://1.2.3.4:5").is_err());
         assert_eq!(a.with_port(6380).to_string(), "tcp://127.0.0.1:6380");
+        assert!(!a.is_websocket() && !a.is_secure());
+        assert!(Address::parse("ipc:///tmp/x").is_err());
+        assert!(Address::parse("inproc://x").is_err());
+    }
+
+    #[test]
+    fn websocket_addresses_keep_their_path() {
+        let a = Address::parse("ws://127.0.0.1:8765").unwrap();
+        assert_eq!((a.port, a.path.as_deref()), (8765, Some("/")));
+        assert_eq!(a.to_string(), "ws://127.0.0.1:8765/");
+        assert!(a.is_websocket() && !a.is_secure());
+        let b = Address::parse("wss://::1:443/ymq/x?y=1").unwrap();
+        assert_eq!(
+            (b.host.as_str(), b.port, b.path.as_deref()),
+            ("::1", 443, Some("/ymq/x?y=1"))
+        );
+        assert!(b.is_websocket() && b.is_secure());
+        assert_eq!(b.to_string(), "wss://::1:443/ymq/x?y=1");
+        // The default monitor address keeps the path (2.9.0's scheduler: port + 2, same path) and the
+        // embedded storage is reached at "/".
+        assert_eq!(b.with_port(445).to_string(), "wss://::1:445/ymq/x?y=1");
+        assert_eq!(b.with_port(444).at_root().to_string(), "wss://::1:444/");
+        assert_eq!(Address::parse("ws://[::1]:80/").unwrap().host, "::1");
+        assert!(Address::parse("ws://127.0.0.1/ymq").is_err());
+        assert!(Address::parse("ws://localhost:80/").is_err());
+        assert!(Address::parse("ws://127.0.0.1:99999/").is_err());
+        let t = Address::parse("tls://127.0.0.1:1").unwrap();
+        assert!(t.is_secure() && !t.is_websocket() && t.at_root() == t);
     }
 }

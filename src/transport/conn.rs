@@ -3,6 +3,7 @@
 //! Reads go into a `BytesMut`; every complete frame is split off and frozen, so a payload handed to
 //! the layers above is the very memory the kernel wrote into. Writes are queued as `Bytes` (length
 //! prefix and payload separately) and flushed with vectored writes.
+use super::ws::{self, WsEnd, WsLayer};
 use crate::wire::frame::{self, Decoded, FrameError, MAGIC};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -48,6 +49,8 @@ pub enum ConnError {
     Eof,
     /// The peer is not reading and its queue passed the limit.
     SendQueueFull(usize),
+    /// A WebSocket protocol error, or the peer's close frame.
+    WebSocket(WsEnd),
 }
 
 impl std::fmt::Display for ConnError {
@@ -57,6 +60,7 @@ impl std::fmt::Display for ConnError {
             ConnError::Io(e) => write!(f, "i/o error: {e}"),
             ConnError::Eof => write!(f, "peer closed the connection"),
             ConnError::SendQueueFull(n) => write!(f, "peer is not reading ({n} bytes queued)"),
+            ConnError::WebSocket(e) => write!(f, "{e}"),
         }
     }
 }
@@ -90,6 +94,8 @@ pub struct Conn {
     pub peer_closing: bool,
     /// `READ_BYTES_PER_TURN`, a field so that tests can make it small.
     read_bytes_per_turn: usize,
+    /// WebSocket layer of a `ws://`/`wss://` connection (YMQ runs inside binary messages).
+    ws: Option<Box<WsLayer>>,
 }
 
 impl Conn {
@@ -109,6 +115,7 @@ impl Conn {
             tls: None,
             peer_closing: false,
             read_bytes_per_turn: READ_BYTES_PER_TURN,
+            ws: None,
         };
         c.push(Bytes::from_static(&MAGIC));
         c.queue_frame(own_identity.clone());
@@ -125,6 +132,23 @@ impl Conn {
         self
     }
 
+    /// Runs YMQ inside WebSocket messages (before any byte is exchanged; above TLS for wss://). The
+    /// magic and identity `new` queued are framed again; a client's Upgrade request goes first.
+    pub fn with_ws(mut self, layer: WsLayer, request: Option<Bytes>, own_identity: &Bytes) -> Conn {
+        self.wqueue.clear();
+        self.woff = 0;
+        self.queued_bytes = 0;
+        self.ws = Some(Box::new(layer));
+        if let Some(r) = request {
+            self.push_now(r);
+        }
+        let ws = self.ws.as_mut().expect("just set");
+        let magic = ws.magic();
+        self.push(magic);
+        self.queue_frame(own_identity.clone());
+        self
+    }
+
     pub fn is_ready(&self) -> bool {
         self.phase == Phase::Ready
     }
@@ -134,19 +158,49 @@ impl Conn {
     }
 
     fn push(&mut self, b: Bytes) {
-        if !b.is_empty() {
-            self.queued_bytes += b.len();
-            self.wqueue.push_back(b);
+        if b.is_empty() {
+            return;
         }
+        let b = match self.ws.as_mut() {
+            Some(ws) => match ws.hold(b.clone()) {
+                Some(b) => b,
+                None => {
+                    self.queued_bytes += b.len();
+                    return;
+                }
+            },
+            None => b,
+        };
+        self.queued_bytes += b.len();
+        self.wqueue.push_back(b);
+    }
+
+    /// Queues past the WebSocket hold (Upgrade answers, control frames, held bytes being released;
+    /// those were counted when held).
+    fn push_now(&mut self, b: Bytes) {
+        self.queued_bytes += b.len();
+        self.wqueue.push_back(b);
     }
 
     pub fn queue_frame(&mut self, payload: Bytes) {
-        if self.headers.capacity() - self.headers.len() < frame::HEADER_LEN {
+        // Room for a WebSocket header (up to 10 bytes unmasked) in front of the length.
+        if self.headers.capacity() - self.headers.len() < frame::HEADER_LEN + 10 {
             self.headers = BytesMut::with_capacity(512 * frame::HEADER_LEN);
         }
-        self.headers
-            .extend_from_slice(&frame::header(payload.len()));
-        let header = self.headers.split_to(frame::HEADER_LEN).freeze();
+        let n = match self.ws.as_deref_mut() {
+            None => {
+                self.headers
+                    .extend_from_slice(&frame::header(payload.len()));
+                frame::HEADER_LEN
+            }
+            Some(ws) if ws.is_client() => {
+                let m = ws.client_message(&payload);
+                self.push(m);
+                return;
+            }
+            Some(_) => WsLayer::server_header(&mut self.headers, payload.len()),
+        };
+        let header = self.headers.split_to(n).freeze();
         self.push(header);
         self.push(payload);
     }
@@ -234,7 +288,12 @@ impl Conn {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ConnError::Io(e)),
+                Err(e) => {
+                    return Err(match ws::as_ws_end(&e) {
+                        Some(end) => ConnError::WebSocket(end.clone()),
+                        None => ConnError::Io(e),
+                    })
+                }
             }
         }
         self.decode(max_frame, got)?;
@@ -247,14 +306,45 @@ impl Conn {
     /// Whether a read of `n` bytes into `room` left the socket empty, so that reading again would only
     /// return `WouldBlock` (half of all reads under real peers, which send one message per wake-up).
     /// A TCP read returns less than asked only when the receive queue ran dry, and data arriving after
-    /// that raises a new edge-triggered readiness event. Not for TLS (a short plaintext read says
-    /// nothing about the socket) nor once the peer is closing (its EOF raises no further event).
+    /// that raises a new edge-triggered readiness event. Not for TLS or WebSocket (a short read of
+    /// what the layer hands up says nothing about the socket) nor once the peer is closing (its EOF
+    /// raises no further event).
     fn drained_by_short_read(&self, n: usize, room: usize) -> bool {
-        n < room && self.tls.is_none() && !self.peer_closing
+        n < room && self.tls.is_none() && self.ws.is_none() && !self.peer_closing
+    }
+
+    /// Reads YMQ bytes: what `read_raw` gives, through the WebSocket layer for ws:// and wss://.
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.ws.is_none() {
+            return self.read_raw(buf);
+        }
+        loop {
+            if let Some(end) = self.ws.as_ref().and_then(|w| w.end()) {
+                return Err(ws::io_error(end));
+            }
+            let n = self.read_raw(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut fx = ws::Effects::default();
+            let r = self
+                .ws
+                .as_mut()
+                .expect("checked above")
+                .receive(&mut buf[..n], &mut fx);
+            for b in fx.send.into_iter().chain(fx.release) {
+                self.push_now(b);
+            }
+            match r {
+                Ok(0) => continue,
+                Ok(k) => return Ok(k),
+                Err(e) => return Err(ws::io_error(e)),
+            }
+        }
     }
 
     /// Reads plaintext: straight from the socket, or through TLS records.
-    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(tls) = self.tls.as_mut() else {
             return self.stream.read(buf);
         };
@@ -275,6 +365,7 @@ impl Conn {
     /// Whether TLS has records (handshake or data) waiting to be written.
     pub fn wants_write(&self) -> bool {
         self.tls.as_ref().is_some_and(|t| t.wants_write())
+            || (self.ws.is_some() && !self.wqueue.is_empty())
     }
 
     /// Flush for TLS connections: plaintext moves from the queue into rustls (bounded by its buffer

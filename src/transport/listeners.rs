@@ -11,8 +11,10 @@ use std::net::SocketAddr;
 pub struct Listener {
     socket: TcpListener,
     pub role: Role,
-    /// Whether its connections run TLS (a `tls://` address).
+    /// Whether its connections run TLS (a `tls://` or `wss://` address).
     pub secure: bool,
+    /// Whether its connections run WebSocket (a `ws://` or `wss://` address).
+    pub websocket: bool,
 }
 
 #[derive(Default)]
@@ -21,7 +23,7 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds `addr` and registers it with `poll`. A `tls://` address needs `have_tls`.
+    /// Binds `addr` and registers it with `poll`. A `tls://`/`wss://` address needs `have_tls`.
     pub fn listen(
         &mut self,
         poll: &Poll,
@@ -29,7 +31,13 @@ impl Listeners {
         role: Role,
         have_tls: bool,
     ) -> io::Result<()> {
-        let secure = addr.scheme == "tls";
+        let (secure, websocket) = (addr.is_secure(), addr.is_websocket());
+        if role == Role::Metrics && (secure || websocket) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{addr}: the metrics address serves plain HTTP (tcp://)"),
+            ));
+        }
         if secure && !have_tls {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -56,6 +64,7 @@ impl Listeners {
             socket,
             role,
             secure,
+            websocket,
         });
         Ok(())
     }

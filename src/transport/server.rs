@@ -230,14 +230,14 @@ impl Server {
             debug_assert!(false, "no listener {index}");
             return;
         };
-        let (role, secure) = (listener.role, listener.secure);
+        let (role, secure, websocket) = (listener.role, listener.secure, listener.websocket);
         loop {
             let Some(listener) = self.listeners.get(index) else {
                 return;
             };
             match listener.accept() {
                 Ok((stream, _)) if role == Role::Metrics => self.http.accept(&self.poll, stream),
-                Ok((stream, peer)) => self.admit(stream, peer, role, secure),
+                Ok((stream, peer)) => self.admit(stream, peer, role, secure, websocket),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -256,6 +256,7 @@ impl Server {
         peer: std::net::SocketAddr,
         role: Role,
         secure: bool,
+        websocket: bool,
     ) {
         if self.conns.len() >= self.limits.max_connections {
             warn!(
@@ -287,6 +288,12 @@ impl Server {
                 }
             },
             _ => conn,
+        };
+        let conn = if websocket {
+            let layer = super::ws::WsLayer::server(self.limits.frame_limit(role));
+            conn.with_ws(layer, None, &self.identity)
+        } else {
+            conn
         };
         entry.insert(conn);
         debug_assert!(self.conns.len() <= self.limits.max_connections);
@@ -507,6 +514,7 @@ impl Server {
                 ConnError::Eof => CloseReason::PeerClosed,
                 ConnError::SendQueueFull(_) => CloseReason::NotReading,
                 ConnError::Io(_) => CloseReason::IoError,
+                ConnError::WebSocket(_) => CloseReason::WebSocket,
             });
         }
         let who = c

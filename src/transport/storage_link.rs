@@ -67,7 +67,7 @@ impl StorageLink {
         let mut stream = mio::net::TcpStream::connect(self.addr.socket_addr())?;
         let _ = stream.set_nodelay(true);
         let mut conn_tls = None;
-        if self.addr.scheme == "tls" {
+        if self.addr.is_secure() {
             let tls = rustls::ClientConnection::new(
                 super::tls::client_config(),
                 super::tls::server_name(&self.addr.host),
@@ -85,6 +85,11 @@ impl StorageLink {
         let mut conn = Conn::new(stream, Role::StorageClient, identity);
         if let Some(tls) = conn_tls {
             conn = conn.with_tls(tls.into());
+        }
+        if let Some(path) = self.addr.path.as_deref() {
+            let (layer, request) =
+                super::ws::WsLayer::client(&self.addr.host, self.addr.port, path, u64::MAX);
+            conn = conn.with_ws(layer, Some(request), identity);
         }
         conn.connecting = true;
         entry.insert(conn);

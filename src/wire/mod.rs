@@ -5,6 +5,7 @@ pub mod encode;
 pub mod fast;
 pub mod frame;
 pub mod types;
+pub mod ws;
 
 pub use decode::{decode, DecodeError};
 pub use types::*;

@@ -24,10 +24,15 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn start(extra: &[&str]) -> Scheduler {
+        Scheduler::start_at("tcp", "", extra)
+    }
+
+    /// Bound to `SCHEME://127.0.0.1:PORT{suffix}` (e.g. `ws`, `/ymq`).
+    pub fn start_at(scheme: &str, suffix: &str, extra: &[&str]) -> Scheduler {
         let port = free_ports();
         let log = std::env::temp_dir().join(format!("scaler-rs-test-{port}.log"));
         let _ = std::fs::remove_file(&log);
-        let mut args: Vec<String> = vec![format!("tcp://127.0.0.1:{port}")];
+        let mut args: Vec<String> = vec![format!("{scheme}://127.0.0.1:{port}{suffix}")];
         args.extend(extra.iter().map(|s| s.to_string()));
         args.extend([
             "--logging-level".into(),
