@@ -175,10 +175,15 @@ impl Conn {
         self.wqueue.push_back(b);
     }
 
-    /// Queues past the WebSocket hold (Upgrade answers, control frames, held bytes being released;
-    /// those were counted when held).
+    /// Queues past the WebSocket hold: Upgrade answers and control frames.
     fn push_now(&mut self, b: Bytes) {
         self.queued_bytes += b.len();
+        self.wqueue.push_back(b);
+    }
+
+    /// Queues bytes the WebSocket layer held until the Upgrade was done; `push` counted them when
+    /// it handed them to the hold, so counting them again would inflate the not-reading figure.
+    fn push_released(&mut self, b: Bytes) {
         self.wqueue.push_back(b);
     }
 
@@ -248,7 +253,11 @@ impl Conn {
                 Err(e) => return Err(ConnError::Io(e)),
             }
         }
-        debug_assert_eq!(self.queued_bytes, 0, "queue empty but bytes counted");
+        debug_assert_eq!(
+            self.queued_bytes,
+            self.ws.as_ref().map_or(0, |w| w.held_bytes()),
+            "queue empty but bytes counted beyond the WebSocket hold"
+        );
         Ok(true)
     }
 
@@ -332,8 +341,11 @@ impl Conn {
                 .as_mut()
                 .expect("checked above")
                 .receive(&mut buf[..n], &mut fx);
-            for b in fx.send.into_iter().chain(fx.release) {
+            for b in fx.send {
                 self.push_now(b);
+            }
+            for b in fx.release {
+                self.push_released(b);
             }
             match r {
                 Ok(0) => continue,

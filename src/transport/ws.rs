@@ -101,6 +101,11 @@ impl WsLayer {
         self.session.is_open()
     }
 
+    /// Bytes waiting in the hold (counted in the connection's queued bytes, not in its write queue).
+    pub fn held_bytes(&self) -> usize {
+        self.held.iter().map(Bytes::len).sum()
+    }
+
     /// Holds `b` if the Upgrade is not done; otherwise gives it back to be queued.
     pub fn hold(&mut self, b: Bytes) -> Option<Bytes> {
         if self.session.is_open() {

@@ -169,3 +169,32 @@ fn wrapping_and_oversized_lengths_are_errors_before_any_buffering() {
         assert!(c.receive_capacity() <= INITIAL_RBUF + GROW_STEP);
     }
 }
+
+#[test]
+fn bytes_held_until_the_websocket_upgrade_are_counted_once() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (ours, _) = l.accept().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    let id = Bytes::from_static(b"scheduler");
+    let mut c = Conn::new(mio::net::TcpStream::from_std(ours), Role::Main, &id).with_ws(
+        WsLayer::server(1 << 20),
+        None,
+        &id,
+    );
+    // The magic and identity wait in the layer's hold until the Upgrade; they count as queued.
+    let held = c.queued_bytes();
+    assert!(held > 0);
+    let (request, _) = crate::wire::ws::handshake::request("127.0.0.1", 1, "/", [7; 16]);
+    (&peer).write_all(&request).unwrap();
+    let mut got = Received::default();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.wqueue.is_empty() {
+        assert!(Instant::now() < deadline, "no 101 answer");
+        let _ = c.read(u64::MAX, 64, &mut got);
+    }
+    let in_queue: usize = c.wqueue.iter().map(|b| b.len()).sum();
+    assert_eq!(c.queued_bytes(), in_queue, "released bytes counted twice");
+    while !c.flush().unwrap() {}
+    assert_eq!(c.queued_bytes(), 0);
+}
