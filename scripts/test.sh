@@ -21,8 +21,11 @@ step "release build and tests"
 cargo build --release --bins
 cargo test --release --lib --bins --tests -- --nocapture 2>&1 | tee target/test.log
 
-step "debug-profile pass: simulation and unit tests with debug_assert!s on"
-cargo test --lib --test simulation 2>&1 | tee target/test-debug.log
+# The debug pass: the core's invariant checks after every simulation step, the FSM golden file, and the
+# hostile-peer tests against the debug binary (the transport's accounting debug_assert!s over real sockets).
+step "debug-profile pass: unit tests, simulation, FSM, hostile peers with debug_assert!s on"
+cargo test --lib --test simulation --test task_fsm --test hostile_peers --test hostile_storage \
+    --test hostile_memory --test hostile_ws 2>&1 | tee target/test-debug.log
 
 step "python path: pip wheel of the checkout, fresh venv, Scaler's launchers on scaler-rs"
 scripts/python-package-test.sh 2>&1 | tee target/test-python.log

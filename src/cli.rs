@@ -1,4 +1,4 @@
-//! The command line of `scaler_scheduler` 2.9.0 (SCHEDULER_SPEC.md §7), plus scaler-rs limits.
+//! The command line of `scaler_scheduler` 2.9.0 (docs/design.md, "Layers"), plus scaler-rs limits.
 use crate::core::{Allocate, Scaling};
 use crate::transport::{Address, Limits};
 use std::time::Duration;
