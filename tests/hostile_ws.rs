@@ -3,14 +3,13 @@
 //! reason (or, where the input is legal, it is served), the process keeps serving, and a well-behaved
 //! client and worker over ws:// still complete a task.
 mod common;
+mod hostile;
 use bytes::Bytes;
-use scaler_rs::tools::peer::Peer;
+use hostile::{closed_by_server, healthy_at};
 use scaler_rs::transport::Address;
 use scaler_rs::wire::frame::MAGIC;
 use scaler_rs::wire::ws::frame::{masked_frame, OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT};
-use scaler_rs::wire::{
-    decode, encode as enc, ClientHeartbeat, Message, ResultType, Task, WorkerHeartbeat,
-};
+use scaler_rs::wire::{decode, encode as enc, ClientHeartbeat, Message};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -19,10 +18,6 @@ const MAX_FRAME: u64 = 1 << 20;
 const MASK: [u8; 4] = [1, 2, 3, 4];
 const UPGRADE: &str = "GET /ymq HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
 
 fn ymq(payload: &[u8]) -> Vec<u8> {
     let mut v = (payload.len() as u64).to_le_bytes().to_vec();
@@ -69,74 +64,6 @@ fn ws_raw_with_rest(addr: SocketAddr, identity: &[u8]) -> (TcpStream, Vec<u8>) {
     (s, rest)
 }
 
-/// Whether the scheduler closes `s` within a few seconds (reading and discarding what it sends).
-fn closed_by_server(mut s: TcpStream) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return true,
-        }
-    }
-    false
-}
-
-/// A well-behaved client and worker complete one task over ws://.
-fn healthy(addr: &Address, tag: &str) -> bool {
-    let w_id = b(&format!("Worker|healthy|{tag}"));
-    let c_id = b(&format!("Client|healthy{tag}"));
-    let (Ok(mut w), Ok(mut c)) = (Peer::connect_to(addr, &w_id), Peer::connect_to(addr, &c_id))
-    else {
-        return false;
-    };
-    w.send(&enc::worker_heartbeat(&WorkerHeartbeat {
-        queue_size: 10,
-        ..Default::default()
-    }))
-    .unwrap();
-    c.send(&enc::client_heartbeat(&ClientHeartbeat::default()))
-        .unwrap();
-    let task = Task {
-        task_id: b(&format!("task-{tag}")),
-        source: c_id.clone(),
-        metadata: Bytes::new(),
-        func_object_id: Bytes::from(vec![1; 32]),
-        args: vec![],
-        capabilities: vec![],
-    };
-    std::thread::sleep(Duration::from_millis(50));
-    c.send(&enc::task(&task)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(f)) = w.recv() {
-            if let Ok(Message::Task(t)) = decode(&f) {
-                let result = [Bytes::from(vec![2; 32])];
-                let r = enc::task_result(&t.task_id, ResultType::Success, b"", &result);
-                w.send(&r).unwrap();
-                break;
-            }
-        }
-    }
-    while Instant::now() < deadline {
-        if let Ok(Some(f)) = c.recv() {
-            if matches!(decode(&f), Ok(Message::TaskResult(r)) if r.task_id == task.task_id) {
-                let _ = w.send(&enc::worker_disconnect_notification());
-                return true;
-            }
-        }
-    }
-    false
-}
-
 struct Row {
     input: &'static str,
     expected: &'static str,
@@ -162,7 +89,7 @@ fn websocket_bad_input_matrix() {
         std::thread::sleep(Duration::from_millis(100));
         let logged = reason.is_empty() || s.log_text()[log_before..].contains(reason);
         let alive = s.alive();
-        let serving = healthy(&ws_addr, &rows.len().to_string());
+        let serving = healthy_at(&ws_addr, &rows.len().to_string());
         let observed = format!(
             "{}{}; process {}; other peers' task {}",
             if closed { "closed" } else { "kept open" },

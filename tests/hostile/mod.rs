@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 use bytes::Bytes;
 use scaler_rs::tools::peer::Peer;
+use scaler_rs::transport::Address;
 use scaler_rs::wire::frame::MAGIC;
 use scaler_rs::wire::{
     decode, encode as enc, ClientHeartbeat, Message, ResultType, Task, WorkerHeartbeat,
@@ -52,14 +53,19 @@ pub fn closed_by_server(mut s: TcpStream) -> bool {
     false
 }
 
-/// A well-behaved client and worker complete one task through the scheduler.
+/// A well-behaved client and worker complete one task through the scheduler (tcp://).
 pub fn healthy(addr: SocketAddr, tag: &str) -> bool {
+    let at = Address::parse(&format!("tcp://{addr}")).expect("a tcp address");
+    healthy_at(&at, tag)
+}
+
+/// A well-behaved client and worker complete one task through the scheduler at `addr` (tcp:// or
+/// ws://).
+pub fn healthy_at(addr: &Address, tag: &str) -> bool {
     let w_id = b(&format!("Worker|healthy|{tag}"));
     let c_id = b(&format!("Client|healthy{tag}"));
-    let Ok(mut w) = Peer::connect(addr, &w_id) else {
-        return false;
-    };
-    let Ok(mut c) = Peer::connect(addr, &c_id) else {
+    let (Ok(mut w), Ok(mut c)) = (Peer::connect_to(addr, &w_id), Peer::connect_to(addr, &c_id))
+    else {
         return false;
     };
     w.send(&enc::worker_heartbeat(&WorkerHeartbeat {
