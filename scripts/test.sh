@@ -32,8 +32,11 @@ scripts/python-package-test.sh 2>&1 | tee target/test-python.log
 
 # One closing line for the whole run (cargo prints one per test binary, pytest one of its own).
 step "summary"
-cat target/test.log target/test-debug.log target/test-python.log |
-awk '/^test result:/ || /^[0-9]+ (passed|failed|error)/ || /^=+ .*(passed|failed)/ {
+# cargo's "test result:" lines from the Rust logs; pytest's own summary line only from the Python log (the
+# Rust tests echo their Python scripts' "N passed, 0 failed" lines, which cargo has counted already).
+awk 'FNR == 1 { py = (FILENAME ~ /test-python/) }
+     (!py && /^test result:/) || (py && /^[0-9]+ (passed|failed|error)/) {
          for (i = 1; i <= NF; i++) { w = $(i); sub(/[;,]$/, "", w)
              if (w == "passed") p += $(i-1); if (w == "failed" || w == "errors" || w == "error") f += $(i-1) } }
-     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }'
+     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' \
+    target/test.log target/test-debug.log target/test-python.log
