@@ -244,6 +244,7 @@ impl Graphs {
     }
 
     /// A node's result arrived (and was relayed to the client).
+    #[inline]
     pub fn node_result(&mut self, id: &Bytes, results: &[Bytes]) -> NodeResult {
         let Some(umbrella) = self.node_of.get(id).cloned() else {
             return NodeResult::NotANode;

@@ -60,6 +60,7 @@ impl Scheduler {
     }
 
     /// Graph hook after a node's TaskResult was relayed to the client.
+    #[inline]
     pub(crate) fn graph_node_result(&mut self, id: &Bytes, r: &TaskResult, out: &mut Vec<Output>) {
         match self.graphs.node_result(id, &r.results) {
             NodeResult::NotANode => {}

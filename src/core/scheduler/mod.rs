@@ -120,6 +120,7 @@ impl Scheduler {
     }
 
     /// Queues a payload for a peer on the main socket, counting it by message kind.
+    #[inline]
     pub(crate) fn send(&mut self, out: &mut Vec<Output>, to: &Bytes, kind: Kind, frame: Bytes) {
         self.counters.sent[kind as usize] += 1;
         out.push(Output::Send {

@@ -89,6 +89,7 @@ impl Scheduler {
         self.counters.terminal[TaskState::Failed as usize] += 1;
     }
 
+    #[inline]
     pub(super) fn pick_worker(&self, id: &Bytes) -> Option<WorkerKey> {
         match self.config.allocate {
             Allocate::EvenLoad => self.workers.least_loaded(),
@@ -344,6 +345,7 @@ impl Scheduler {
     }
 
     /// Frees the worker slot the task holds, if any.
+    #[inline]
     pub(super) fn release(&mut self, id: &Bytes) {
         if let Some(e) = self.tasks.get_mut(id) {
             if let Some((w, seq)) = e.holder.take() {
