@@ -36,8 +36,8 @@ def test_example_runs_unchanged_on_scaler_rs(example):
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    assert len(lines_with(output, "[scaler_rs::transport::server] listening on")) == 2  # main and monitor
-    assert lines_with(output, "[scaler_rs::transport::server] scheduler stopped")
+    assert len(lines_with(output, "[scaler_rs::transport::listeners] listening on")) == 2  # main and monitor
+    assert lines_with(output, "[scaler_rs::transport::shutdown] scheduler stopped")
     assert not lines_with(output, "Scheduler: listen to")  # the Python scheduler's first line
     if EXAMPLES[example] is not None:
         assert EXAMPLES[example] in result.stdout

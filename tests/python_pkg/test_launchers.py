@@ -62,7 +62,7 @@ def assert_ran_scaler_rs(result):
     assert result.returncode == 0, output[-4000:]
     assert value(output, "SCHEDULER") == f"ScalerRsSchedulerProcess {BINARY}"
     assert value(output, "EXITCODE") == "0"  # terminate()d by shutdown, exited gracefully
-    assert lines_with(output, "[scaler_rs::transport::server] listening on"), "no scaler-rs log line"
+    assert lines_with(output, "[scaler_rs::transport::listeners] listening on"), "no scaler-rs log line"
     return output
 
 
@@ -171,7 +171,7 @@ max_task_concurrency = 1
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
             launcher.wait()
-    assert lines_with(log.read_text(), "[scaler_rs::transport::server] listening on")
+    assert lines_with(log.read_text(), "[scaler_rs::transport::listeners] listening on")
 
 
 def test_scaler_scheduler_command_becomes_scaler_rs(tmp_path):
