@@ -4,12 +4,12 @@
 //! worker. Rows of docs/bad-input-matrix.md ("storage link") name this test.
 mod common;
 mod hostile;
-use hostile::{healthy, vm_size_kib};
+use hostile::{closed_within, healthy, vm_size_kib};
 use scaler_rs::wire::frame::MAGIC;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the fake server does on one connection, after its half of the handshake.
 #[derive(Clone, Copy, Debug)]
@@ -78,23 +78,7 @@ fn serve(mut s: TcpStream, bad: Option<Bad>) -> bool {
         Some(Bad::WrongMagic) | None => {}
     }
     // Read (and discard) what the scheduler sends until it closes, or 10 s pass.
-    s.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return true,
-        }
-    }
-    false
+    closed_within(s, Duration::from_secs(10))
 }
 
 #[test]

@@ -33,10 +33,15 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 }
 
 /// Whether the scheduler closes `s` within a few seconds (reading and discarding what it sends).
-pub fn closed_by_server(mut s: TcpStream) -> bool {
+pub fn closed_by_server(s: TcpStream) -> bool {
+    closed_within(s, Duration::from_secs(5))
+}
+
+/// Whether the scheduler closes `s` within `wait` (reading and discarding what it sends).
+pub fn closed_within(mut s: TcpStream, wait: Duration) -> bool {
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + wait;
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline {
         match s.read(&mut buf) {
