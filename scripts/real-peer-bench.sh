@@ -8,7 +8,8 @@
 #   TASKS (5000)  LATENCY_TASKS (1000)  ROUNDS (1: repeat the scheduler list, interleaved)  STRACE (1)
 #   RS_BIN (target/release/scaler-rs)  BEFORE_BIN (unset: if set, also runs that binary as "before",
 #   interleaved with RS_BIN, for A/B)  SCHEDULERS (default "rs rs+oss py fw")
-#   BIG_OBJECT=1  run the big-object isolation measurement instead (OBJECT_BYTES, OBJECT_ROUNDS)
+#   BIG_OBJECT=1  run the big-object isolation measurement instead (OBJECT_BYTES, OBJECT_ROUNDS; BULK_IDLE=1
+#                 runs the big object's uploader and worker under SCHED_IDLE)
 # Take the benchmark lock around it on a shared machine: flock /work/coord/bench.lock scripts/real-peer-bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,8 @@ FW_BIN=$(realpath target/release/scaler-rs-forwarder)
 command -v strace >/dev/null || { echo "strace is needed (apt-get install -y strace)" >&2; exit 2; }
 if [ "${BIG_OBJECT:-0}" = 1 ]; then
     exec "$VENV/bin/python" scripts/real_peer_bench.py --venv "$VENV" --big-object "$RS_BIN" \
-        --object-bytes "${OBJECT_BYTES:-1073741824}" --object-rounds "${OBJECT_ROUNDS:-3}" "$@"
+        --object-bytes "${OBJECT_BYTES:-1073741824}" --object-rounds "${OBJECT_ROUNDS:-3}" \
+        $([ "${BULK_IDLE:-0}" = 1 ] && echo --bulk-idle) "$@"
 fi
 ARGS=()
 for s in ${SCHEDULERS:-rs rs+oss py fw}; do

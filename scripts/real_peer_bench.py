@@ -145,10 +145,11 @@ class Cluster:
         self.base, self.logdir, self.label, self.managers = base, logdir, label, []
         self.wm = self.add_workers("workers", args.workers, pool_capabilities)
 
-    def add_workers(self, name, count, capabilities):
+    def add_workers(self, name, count, capabilities, prefix=()):
         """A fixed native worker manager with `count` workers (in its own session, so that its workers
-        can be killed as a group), waited for until its workers are connected."""
-        pin_peers = ["taskset", "-c", "1"] if self.args.pin else []
+        can be killed as a group), waited for until its workers are connected. `prefix` goes before the
+        command (e.g. `chrt --idle 0`)."""
+        pin_peers = list(prefix) + (["taskset", "-c", "1"] if self.args.pin else [])
         caps = ["--per-worker-capabilities", capabilities] if capabilities else []
         path = os.path.join(self.logdir, f"{self.label}-{name}.log")
         wm = subprocess.Popen(
@@ -309,7 +310,11 @@ def big_object(args, command, logdir):
                       sched_extra=["--policy-content", "allocate=capability; scaling=no",
                                    "--metrics-address", f"tcp://127.0.0.1:{metrics}"],
                       pool_capabilities="tiny")
-    cluster.add_workers("bigworker", 1, "bigobject")
+    # --bulk-idle: the big object's peers (its uploading client and the worker reading it) run under
+    # SCHED_IDLE, so that on this 2-core machine they take CPU 1 only when the tiny peers leave it
+    # idle; what the tiny tasks then feel of the transfer is the scheduler's share (it alone on CPU 0).
+    bulk = ["chrt", "--idle", "0"] if args.bulk_idle else []
+    cluster.add_workers("bigworker", 1, "bigobject", prefix=bulk)
     scrape = lambda: loop_histogram(f"http://127.0.0.1:{metrics}/metrics")
 
     def tiny():
@@ -328,7 +333,7 @@ def big_object(args, command, logdir):
                 idle.append(tiny())
             h1 = scrape()
             marks = os.path.join(logdir, "big-marks.txt")
-            up = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--big-object-child", cluster.address,
+            up = subprocess.Popen(bulk + [sys.executable, os.path.abspath(__file__), "--big-object-child", cluster.address,
                                    str(args.object_bytes), str(args.object_rounds), marks],
                                   env=dict(os.environ, PYTHONPATH=HERE))
             perf = None
@@ -404,6 +409,8 @@ def main():
     ap.add_argument("--object-bytes", type=int, default=1 << 30)
     ap.add_argument("--object-rounds", type=int, default=3)
     ap.add_argument("--idle-seconds", type=float, default=10)
+    ap.add_argument("--bulk-idle", action="store_true", help="big-object run: the uploader and the big worker "
+                    "under SCHED_IDLE (chrt --idle 0), so that they do not compete with the tiny peers for CPU 1")
     args = ap.parse_args()
     args.workloads = args.workloads.split(",")
     args.oss = os.path.join(args.venv, "bin", "scaler_object_storage_server")

@@ -142,6 +142,9 @@ impl Server {
                 return Err(e);
             }
             let turn = Instant::now();
+            // Connections left unread by the last turn's budgets; those that reach it again in this
+            // turn wait for the next, so that one bulk sender gets one bounded read per turn.
+            let again = std::mem::take(&mut self.reread);
             for ev in events.iter() {
                 match SocketToken::from_token(ev.token()) {
                     Some(SocketToken::Listener(i)) => self.accept(i),
@@ -163,8 +166,8 @@ impl Server {
                     None => debug_assert!(false, "unknown token {:?}", ev.token()),
                 }
             }
-            for key in std::mem::take(&mut self.reread) {
-                if self.conns.contains(key) {
+            for key in again {
+                if self.conns.contains(key) && !self.reread.contains(&key) {
                     self.read(key);
                 }
             }

@@ -198,3 +198,28 @@ fn bytes_held_until_the_websocket_upgrade_are_counted_once() {
     while !c.flush().unwrap() {}
     assert_eq!(c.queued_bytes(), 0);
 }
+
+#[test]
+fn a_large_frame_grown_in_place_arrives_intact_between_small_ones() {
+    let (mut c, peer) = pair();
+    let mut got = Received::default();
+    let large: Vec<u8> = (0..(3usize << 20) + 12345)
+        .map(|i| (i * 7 + i / 4099) as u8)
+        .collect();
+    let mut data = Vec::new();
+    for payload in [&b"first"[..], &large, &b"last"[..]] {
+        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        data.extend_from_slice(payload);
+    }
+    let writer = std::thread::spawn(move || (&peer).write_all(&data).map(|_| peer));
+    // The first frame stays referenced while the large one grows: the buffer it was cut from is
+    // shared, so the first growth must copy rather than take the allocation over.
+    read_until(&mut c, 1 << 30, &mut got, |g| !g.frames.is_empty()).unwrap();
+    let first = got.frames.remove(0);
+    read_until(&mut c, 1 << 30, &mut got, |g| g.frames.len() >= 2).unwrap();
+    assert_eq!(&first[..], b"first");
+    assert!(got.frames[0][..] == large[..], "large frame corrupted");
+    assert_eq!(&got.frames[1][..], b"last");
+    assert!(c.receive_capacity() <= 2 * large.len() + 2 * GROW_STEP);
+    let _peer = writer.join().unwrap().unwrap();
+}
