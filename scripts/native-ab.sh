@@ -26,7 +26,8 @@ one() { # name, command..., -> prints the bench's JSON
     wait_port $BASE
     taskset -c 1 target/release/scaler-rs-bench --scheduler "tcp://127.0.0.1:$BASE" --workers "$WORKERS" \
         --tasks "$TASKS" --window 1000 --scheduler-pid "$pid" --json
-    kill -INT "$pid"; wait "$pid" || true
+    # The forwarder does not handle SIGINT; the bench has read the scheduler's CPU time already.
+    kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 echo "| round | scheduler | tasks/s | sched CPU µs/task | % of forwarder |"
@@ -40,8 +41,8 @@ for r in $(seq "$ROUNDS"); do
             name=${spec%%=*}; bin=${spec#*=}
             json=$(one "$name" taskset -c 0 "$bin" "tcp://127.0.0.1:$BASE" --logging-level WARNING)
         fi
-        python3 -c 'import json,sys; j=json.loads(sys.argv[3]); fw=float(sys.argv[4])
-print(f"| {sys.argv[1]} | {sys.argv[2]} | {j[\"tasks_per_second\"]:.0f} | {j[\"scheduler_cpu_us_per_task\"]:.2f} | {100*j[\"tasks_per_second\"]/fw:.0f}% |")' \
+        python3 -c 'import json,sys; j=json.loads(sys.argv[3]); fw=float(sys.argv[4]); rate=j["tasks_per_second"]
+print("| %s | %s | %.0f | %.2f | %.0f%% |" % (sys.argv[1], sys.argv[2], rate, j["scheduler_cpu_us_per_task"], 100 * rate / fw))' \
             "$r" "$name" "$json" "$fw_rate"
     done
 done
