@@ -3,7 +3,7 @@
 //! the byte trace of every output). The core's invariants (`Scheduler::check_invariants`) are asserted
 //! after every step the driver takes, in release as well as debug builds.
 use bytes::Bytes;
-use scaler_rs::core::{Config, Output, Scheduler, StorageOp};
+use scaler_rs::core::{Allocate, Config, Output, Scheduler, StorageOp};
 use scaler_rs::wire::encode::{self as enc, StorageAddress};
 use scaler_rs::wire::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -901,6 +901,30 @@ fn same_seed_same_trace_other_seed_still_valid() {
         assert!(refused, "the run generated failure objects");
         let other = run_random(peers, 300, seeded(43), true);
         assert!(!other.is_empty());
+    }
+}
+
+/// Writes the traces of fixed seeds to `$SIM_TRACE_DIR`, one file each, so that a change meant to keep
+/// behaviour (a refactoring of the core) can be shown to: run it on both commits and compare the files'
+/// hashes. Covers the waiting limit (generated failure objects), no limit, and capability placement;
+/// the peer seeds are odd because the driver's generator ignores the lowest bit.
+#[test]
+#[ignore = "writes files; run with SIM_TRACE_DIR set"]
+fn dump_traces() {
+    let dir = std::env::var("SIM_TRACE_DIR").expect("SIM_TRACE_DIR names the output directory");
+    for peers in [7u64, 0x5EED, 1, 3, 5, 9, 11, 13, 15, 17] {
+        for (name, core_seed, waiting, allocate) in [
+            ("limit", 42, 3, Allocate::EvenLoad),
+            ("nolimit", 43, -1, Allocate::EvenLoad),
+            ("capability", 44, 5, Allocate::Capability),
+        ] {
+            let mut c = config();
+            c.seed = core_seed;
+            c.max_tasks_waiting = waiting;
+            c.allocate = allocate;
+            let trace = run_random(peers, 1000, c, true);
+            std::fs::write(format!("{dir}/{name}-{peers:x}.trace"), trace).expect("write trace");
+        }
     }
 }
 
