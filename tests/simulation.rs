@@ -282,7 +282,7 @@ fn tasks_queue_beyond_worker_capacity_and_refill_one_per_result() {
         sim.submit(&c, &format!("t{i}"));
     }
     assert_eq!(tasks_in(&sim.take(&w)), vec![b("t0"), b("t1")]);
-    assert_eq!(sim.s.queued, 8);
+    assert_eq!(sim.s.tasks.queued(), 8);
     sim.send(&w, result(b"t0", true));
     assert_eq!(
         tasks_in(&sim.take(&w)),
@@ -847,7 +847,7 @@ fn run_random(seed: u64, steps: usize, cfg: Config, traced: bool) -> Vec<u8> {
         .map(|(id, e)| {
             format!(
                 "{id:?} {:?} holder={:?} out={}",
-                e.state,
+                e.state(),
                 e.holder.map(|(k, _)| sim.s.workers.slab[k].id.clone()),
                 e.cancels_outstanding
             )
@@ -946,5 +946,5 @@ fn max_tasks_waiting_refuses_with_a_failed_result() {
         matches!(&sim.storage[..], [StorageOp::Set { .. }]),
         "the failure object is stored for the client"
     );
-    assert_eq!(sim.s.queued, 2);
+    assert_eq!(sim.s.tasks.queued(), 2);
 }

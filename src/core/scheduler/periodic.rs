@@ -274,8 +274,8 @@ impl Scheduler {
     /// Counts used by the monitor: current non-terminal machines, cumulative terminal totals.
     pub fn state_counts(&self) -> [u64; 9] {
         let mut c = self.counters.terminal;
-        for e in self.tasks.values() {
-            c[e.state as usize] += 1;
+        for (c, live) in c.iter_mut().zip(self.tasks.counts()) {
+            *c += live;
         }
         c
     }
