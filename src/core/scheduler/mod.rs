@@ -15,7 +15,8 @@ use super::client::Clients;
 use super::graph::Graphs;
 use super::object::Objects;
 use super::scaling::Managers;
-use super::task::{Event, EventKind, TaskState};
+use super::status::Counters;
+use super::task::Event;
 use super::task_table::TaskTable;
 use super::worker::Workers;
 use super::{Config, Output};
@@ -26,16 +27,6 @@ use std::time::Instant;
 
 pub use crate::core::status::task_state;
 pub use crate::core::status::Counts;
-
-/// Counters that only grow (published as the terminal-state totals and binder counters).
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub terminal: [u64; TaskState::COUNT],
-    /// Events the task table refused, by (state, event kind).
-    pub refused: [[u64; EventKind::COUNT]; TaskState::COUNT],
-    pub received: [u64; Kind::COUNT],
-    pub sent: [u64; Kind::COUNT],
-}
 
 pub struct Scheduler {
     pub config: Config,
