@@ -42,7 +42,7 @@ measure() { # BIN LABEL -> prints instructions
     port=$(free_port)
     cg="$OUT/$label.cg"
     valgrind --tool=callgrind --callgrind-out-file="$cg" "$bin" "tcp://127.0.0.1:$port" \
-        --logging-level WARNING > "$OUT/$label.log" 2>&1 &
+        > "$OUT/$label.log" 2>&1 &
     SCHED_PID=$!
     for _ in $(seq 1 600); do
         (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
