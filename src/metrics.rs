@@ -186,7 +186,7 @@ pub fn render(s: &Scheduler, t: &TransportStats) -> String {
         (
             "scaler_queued_tasks",
             "Tasks waiting in the scheduler for a worker.",
-            s.queued as u64,
+            s.tasks.queued() as u64,
         ),
         (
             "scaler_workers",

@@ -4,7 +4,6 @@
 //! `--monitor-queue-bytes` instead of growing the scheduler's memory or being closed.
 mod common;
 use bytes::Bytes;
-use scaler_rs::core::monitor_status::state_scheduler;
 use scaler_rs::core::{Config, Scheduler};
 use scaler_rs::schema::message_capnp::message;
 use scaler_rs::wire::encode::{self as enc, StorageAddress};
@@ -246,7 +245,7 @@ fn ten_thousand_workers_are_listed_up_to_the_limit_plus_one_aggregate_row() {
     const LIMIT: usize = 1000;
     let (mut s, now) = fleet(config(), N, 3_000);
     s.config.monitor_worker_limit = 0;
-    let full_frame = state_scheduler(&s, now);
+    let full_frame = s.state_scheduler(now);
     let full = read(&full_frame);
     assert_eq!(full.rows.len(), N, "limit 0 lists every worker");
     assert!(
@@ -255,7 +254,7 @@ fn ten_thousand_workers_are_listed_up_to_the_limit_plus_one_aggregate_row() {
     );
 
     s.config.monitor_worker_limit = LIMIT;
-    let frame = state_scheduler(&s, now);
+    let frame = s.state_scheduler(now);
     let bounded = read(&frame);
     // Bounded by the limit: LIMIT rows and the aggregate, plus 8 bytes per worker for the unnamed
     // managedWorkers entries that keep the GUI's per-manager counts right.
@@ -295,7 +294,7 @@ fn ten_thousand_workers_are_listed_up_to_the_limit_plus_one_aggregate_row() {
     // Twice the workers: 8 bytes more per worker, nothing else.
     let (mut s2, now2) = fleet(config(), 2 * N, 3_000);
     s2.config.monitor_worker_limit = LIMIT;
-    let frame2 = state_scheduler(&s2, now2);
+    let frame2 = s2.state_scheduler(now2);
     assert!(
         frame2.len() - frame.len() <= 8 * N + 64,
         "{} -> {} bytes",
@@ -308,20 +307,20 @@ fn ten_thousand_workers_are_listed_up_to_the_limit_plus_one_aggregate_row() {
 fn the_listed_set_is_stable_and_small_fleets_are_unchanged() {
     let (mut s, now) = fleet(config(), 30, 0);
     s.config.monitor_worker_limit = 0;
-    let all = state_scheduler(&s, now);
+    let all = s.state_scheduler(now);
     s.config.monitor_worker_limit = 30;
     assert_eq!(
-        state_scheduler(&s, now),
+        s.state_scheduler(now),
         all,
         "at the limit: every worker, no aggregate"
     );
     s.config.monitor_worker_limit = 10;
-    let before = read(&state_scheduler(&s, now));
+    let before = read(&s.state_scheduler(now));
     assert_eq!(before.rows[10].id, "+20 more workers");
     // The first worker leaves: the eleventh to join moves up, the other nine stay.
     let first = Bytes::from(before.rows[0].id.clone());
     feed(&mut s, now, &first, enc::worker_disconnect_notification());
-    let after = read(&state_scheduler(&s, now));
+    let after = read(&s.state_scheduler(now));
     let ids = |st: &Status| st.rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
     let mut expected = ids(&before)[1..10].to_vec();
     expected.push(read(&all).rows[10].id.clone());
@@ -341,7 +340,7 @@ fn measure_state_scheduler_10k_workers() {
         let started = Instant::now();
         let mut len = 0;
         for _ in 0..runs {
-            len = state_scheduler(&s, now).len();
+            len = s.state_scheduler(now).len();
         }
         let per = started.elapsed() / runs;
         println!(

@@ -456,7 +456,7 @@ fn queued_rss(n: u64) {
         out.clear();
     }
     let after = scaler_rs::transport::procstat::rss_bytes().unwrap_or(0);
-    assert_eq!(s.queued as u64, n);
+    assert_eq!(s.tasks.queued() as u64, n);
     println!(
         "queued {n} tasks: RSS +{:.1} MiB = {:.0} bytes per queued task",
         (after - before) as f64 / (1 << 20) as f64,

@@ -16,6 +16,7 @@ pub mod scheduler;
 pub mod seed;
 pub mod status;
 pub mod task;
+pub mod task_table;
 pub mod worker;
 pub mod worker_tasks;
 

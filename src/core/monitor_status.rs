@@ -3,22 +3,41 @@
 //! Both are bounded: StateObject lists the `--object-report-limit` largest objects, StateScheduler the
 //! first `--monitor-worker-limit` workers plus one row summing the rest. Scaler 2.9.0 lists every
 //! worker with its processors (~430 bytes for a worker with two) every second to every monitor.
-use super::scheduler::Scheduler;
-use super::worker::{Worker, WorkerKey};
+//!
+//! Both read the sub-state they report on (`Sources`), not the orchestrator.
+use super::client::Clients;
+use super::object::Objects;
+use super::scaling::Managers;
+use super::status::{Counters, ProcessStats};
+use super::task_table::TaskTable;
+use super::worker::{Worker, WorkerKey, Workers};
 use crate::schema::status_capnp::worker_status;
 use crate::wire::encode::build;
 use bytes::Bytes;
 use std::time::Instant;
 
+/// What StateScheduler reports on, borrowed from the scheduler for one build.
+pub struct Sources<'a> {
+    pub workers: &'a Workers,
+    pub clients: &'a Clients,
+    pub objects: &'a Objects,
+    pub managers: &'a Managers,
+    pub tasks: &'a TaskTable,
+    pub counters: &'a Counters,
+    pub stats: &'a ProcessStats,
+    /// `--monitor-worker-limit`.
+    pub worker_limit: usize,
+}
+
 fn secs_u16(d: std::time::Duration) -> u16 {
     d.as_secs().min(u16::MAX as u64) as u16
 }
 
-pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
+pub fn state_scheduler(s: &Sources<'_>, now: Instant) -> Bytes {
     build(|m| {
         let mut b = m.init_state_scheduler();
         {
-            let (recv, sent) = s.binder_counts();
+            let (recv, sent) = s.counters.binder_counts();
             let mut binder = b.reborrow().init_binder();
             let mut r = binder.reborrow().init_received(recv.len() as u32);
             for (i, (name, n)) in recv.iter().enumerate() {
@@ -75,7 +94,7 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
             o.set_oldest_pending_seconds(st[5]);
         }
         {
-            let counts = s.state_counts();
+            let counts = s.counters.state_counts(s.tasks.counts());
             let mut l = b
                 .reborrow()
                 .init_task_manager()
@@ -86,7 +105,7 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
                 p.set_count((*c).min(u32::MAX as u64) as u32);
             }
         }
-        let rows = WorkerRows::new(s);
+        let rows = WorkerRows::new(s.workers, s.worker_limit);
         {
             let extra = usize::from(!rows.omitted.is_empty());
             let mut l = b
@@ -97,7 +116,7 @@ pub fn state_scheduler(s: &Scheduler, now: Instant) -> Bytes {
                 worker_status(l.reborrow().get(i as u32), &s.workers.slab[*k], now);
             }
             if extra == 1 {
-                Aggregate::of(s, &rows.omitted, now)
+                Aggregate::of(s.workers, &rows.omitted, now)
                     .write(l.get(rows.listed.len() as u32), rows.omitted.len());
             }
         }
@@ -159,9 +178,8 @@ struct WorkerRows {
 }
 
 impl WorkerRows {
-    fn new(s: &Scheduler) -> WorkerRows {
-        let mut listed = s.workers.ids_in_order();
-        let limit = s.config.monitor_worker_limit;
+    fn new(workers: &Workers, limit: usize) -> WorkerRows {
+        let mut listed = workers.ids_in_order();
         let omitted = if limit > 0 && listed.len() > limit {
             listed.split_off(limit)
         } else {
@@ -229,11 +247,11 @@ struct Aggregate {
 }
 
 impl Aggregate {
-    fn of(s: &Scheduler, keys: &[WorkerKey], now: Instant) -> Aggregate {
+    fn of(workers: &Workers, keys: &[WorkerKey], now: Instant) -> Aggregate {
         let mut a = Aggregate::default();
         let mut hosts: std::collections::BTreeMap<&str, [u64; 4]> = Default::default();
         for k in keys {
-            let w = &s.workers.slab[*k];
+            let w = &workers.slab[*k];
             let h = &w.heartbeat;
             a.agent_cpu += h.agent.cpu as u64;
             a.agent_rss += h.agent.rss;
@@ -299,14 +317,15 @@ impl Aggregate {
     }
 }
 
-pub fn state_object(s: &Scheduler) -> Bytes {
-    let largest = s.objects.largest(s.config.object_report_limit);
+/// StateObject: the `report_limit` largest objects, with the live tasks that use each.
+pub fn state_object(objects: &Objects, tasks: &TaskTable, report_limit: usize) -> Bytes {
+    let largest = objects.largest(report_limit);
     // taskCount: live tasks naming the object as function or argument.
     // Counting decodes every live task, so it is skipped (counts read 0) above this many tasks.
     const COUNT_LIMIT: usize = 100_000;
     let mut uses: std::collections::HashMap<Bytes, u32> = std::collections::HashMap::new();
-    if !largest.is_empty() && s.tasks.len() <= COUNT_LIMIT {
-        for t in s.tasks.values().filter_map(|e| e.task()) {
+    if !largest.is_empty() && tasks.len() <= COUNT_LIMIT {
+        for t in tasks.values().filter_map(|e| e.task()) {
             *uses.entry(t.func_object_id).or_default() += 1;
             for a in t.args.into_iter().filter(|a| !a.is_task) {
                 *uses.entry(a.data).or_default() += 1;
@@ -315,7 +334,7 @@ pub fn state_object(s: &Scheduler) -> Bytes {
     }
     build(|m| {
         let mut b = m.init_state_object();
-        b.set_total_objects(s.objects.len() as u32);
+        b.set_total_objects(objects.len() as u32);
         let mut l = b.init_objects(largest.len() as u32);
         for (i, (id, o)) in largest.iter().enumerate() {
             let mut e = l.reborrow().get(i as u32);

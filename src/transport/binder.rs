@@ -164,20 +164,27 @@ impl Binder {
     }
 
     /// Routes one message for `to` on the main address.
-    pub fn send(&mut self, now: Instant, to: Bytes, frame: Bytes) -> Delivery {
-        if let Some(&k) = self.main.get(&to) {
-            return Delivery::Now(k, frame);
+    // Inline: this is once per message sent, and the bound case is one lookup the caller should not
+    // pay a call for (the unbound cases are rare and stay out of line).
+    #[inline]
+    pub fn send(&mut self, now: Instant, to: &Bytes, frame: Bytes) -> Delivery {
+        match self.main.get(to) {
+            Some(&k) => Delivery::Now(k, frame),
+            None => self.send_unbound(now, to, frame),
         }
-        if self.gone.contains_key(&to) {
+    }
+
+    fn send_unbound(&mut self, now: Instant, to: &Bytes, frame: Bytes) -> Delivery {
+        if self.gone.contains_key(to) {
             return Delivery::DroppedGone;
         }
-        let held = self.parked.get(&to).map_or(0, |p| p.bytes);
+        let held = self.parked.get(to).map_or(0, |p| p.bytes);
         if held + frame.len() > self.limits.max_parked_bytes
             || self.parked_total + frame.len() > self.limits.max_parked_total_bytes
         {
             return Delivery::DroppedFull;
         }
-        let p = self.parked.entry(to).or_insert_with(|| Parked {
+        let p = self.parked.entry(to.clone()).or_insert_with(|| Parked {
             frames: VecDeque::new(),
             bytes: 0,
             since: now,
@@ -249,7 +256,7 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Binder::new(BinderLimits::default());
         assert_eq!(b.bind(Namespace::Main, id("w"), 3), Bound::default());
-        assert_eq!(b.send(t0, id("w"), frame(5)), Delivery::Now(3, frame(5)));
+        assert_eq!(b.send(t0, &id("w"), frame(5)), Delivery::Now(3, frame(5)));
         assert_eq!(b.lookup(Namespace::Main, b"w"), Some(3));
         assert_eq!(b.lookup(Namespace::Storage, b"w"), None);
     }
@@ -258,30 +265,30 @@ mod tests {
     fn messages_for_an_absent_identity_are_parked_and_flushed_in_order_on_handshake() {
         let t0 = Instant::now();
         let mut b = Binder::new(BinderLimits::default());
-        assert_eq!(b.send(t0, id("c"), frame(1)), Delivery::Parked);
-        assert_eq!(b.send(t0, id("c"), frame(2)), Delivery::Parked);
+        assert_eq!(b.send(t0, &id("c"), frame(1)), Delivery::Parked);
+        assert_eq!(b.send(t0, &id("c"), frame(2)), Delivery::Parked);
         assert_eq!(b.parked_bytes(), 3);
         let bound = b.bind(Namespace::Main, id("c"), 9);
         assert_eq!(bound.replaced, None);
         assert_eq!(Vec::from(bound.parked), vec![frame(1), frame(2)]);
         assert_eq!(b.parked_bytes(), 0);
-        assert_eq!(b.send(t0, id("c"), frame(3)), Delivery::Now(9, frame(3)));
+        assert_eq!(b.send(t0, &id("c"), frame(3)), Delivery::Now(9, frame(3)));
     }
 
     #[test]
     fn parking_respects_the_per_identity_and_total_limits() {
         let t0 = Instant::now();
         let mut b = Binder::new(limits(10, 15));
-        assert_eq!(b.send(t0, id("a"), frame(10)), Delivery::Parked);
-        assert_eq!(b.send(t0, id("a"), frame(1)), Delivery::DroppedFull);
-        assert_eq!(b.send(t0, id("b"), frame(5)), Delivery::Parked);
-        assert_eq!(b.send(t0, id("c"), frame(1)), Delivery::DroppedFull);
+        assert_eq!(b.send(t0, &id("a"), frame(10)), Delivery::Parked);
+        assert_eq!(b.send(t0, &id("a"), frame(1)), Delivery::DroppedFull);
+        assert_eq!(b.send(t0, &id("b"), frame(5)), Delivery::Parked);
+        assert_eq!(b.send(t0, &id("c"), frame(1)), Delivery::DroppedFull);
         assert_eq!(b.parked_bytes(), 15);
         // A refused message leaves no trace: "c" has nothing parked.
         assert!(b.bind(Namespace::Main, id("c"), 1).parked.is_empty());
         assert_eq!(b.bind(Namespace::Main, id("a"), 2).parked.len(), 1);
         assert_eq!(b.parked_bytes(), 5);
-        assert_eq!(b.send(t0, id("d"), frame(10)), Delivery::Parked);
+        assert_eq!(b.send(t0, &id("d"), frame(10)), Delivery::Parked);
     }
 
     #[test]
@@ -293,7 +300,7 @@ mod tests {
         assert_eq!(bound.replaced, Some(1));
         // The old connection's late close does not unbind the new one.
         assert!(!b.unbind(t0, Namespace::Main, &id("w"), 1, true));
-        assert_eq!(b.send(t0, id("w"), frame(1)), Delivery::Now(2, frame(1)));
+        assert_eq!(b.send(t0, &id("w"), frame(1)), Delivery::Now(2, frame(1)));
         // Binding the same connection again replaces nothing.
         assert_eq!(b.bind(Namespace::Main, id("w"), 2).replaced, None);
     }
@@ -304,15 +311,15 @@ mod tests {
         let mut b = Binder::new(BinderLimits::default());
         b.bind(Namespace::Main, id("c"), 4);
         assert!(b.unbind(t0, Namespace::Main, &id("c"), 4, true));
-        assert_eq!(b.send(t0, id("c"), frame(1)), Delivery::DroppedGone);
+        assert_eq!(b.send(t0, &id("c"), frame(1)), Delivery::DroppedGone);
         b.expire(t0 + Duration::from_secs(59));
         assert_eq!(
-            b.send(t0 + Duration::from_secs(59), id("c"), frame(1)),
+            b.send(t0 + Duration::from_secs(59), &id("c"), frame(1)),
             Delivery::DroppedGone
         );
         b.expire(t0 + Duration::from_secs(60));
         assert_eq!(
-            b.send(t0 + Duration::from_secs(60), id("c"), frame(1)),
+            b.send(t0 + Duration::from_secs(60), &id("c"), frame(1)),
             Delivery::Parked
         );
     }
@@ -323,7 +330,7 @@ mod tests {
         let mut b = Binder::new(BinderLimits::default());
         b.bind(Namespace::Main, id("w"), 4);
         assert!(b.unbind(t0, Namespace::Main, &id("w"), 4, false));
-        assert_eq!(b.send(t0, id("w"), frame(2)), Delivery::Parked);
+        assert_eq!(b.send(t0, &id("w"), frame(2)), Delivery::Parked);
         assert_eq!(b.bind(Namespace::Main, id("w"), 5).parked.len(), 1);
     }
 
@@ -335,16 +342,16 @@ mod tests {
         b.unbind(t0, Namespace::Main, &id("c"), 1, true);
         b.bind(Namespace::Main, id("c"), 2);
         b.unbind(t0, Namespace::Main, &id("c"), 2, false);
-        assert_eq!(b.send(t0, id("c"), frame(1)), Delivery::Parked);
+        assert_eq!(b.send(t0, &id("c"), frame(1)), Delivery::Parked);
     }
 
     #[test]
     fn parked_messages_expire_after_the_ttl_counted_from_the_first() {
         let t0 = Instant::now();
         let mut b = Binder::new(BinderLimits::default());
-        b.send(t0, id("x"), frame(3));
-        b.send(t0 + Duration::from_secs(30), id("x"), frame(4));
-        b.send(t0 + Duration::from_secs(30), id("y"), frame(1));
+        b.send(t0, &id("x"), frame(3));
+        b.send(t0 + Duration::from_secs(30), &id("x"), frame(4));
+        b.send(t0 + Duration::from_secs(30), &id("y"), frame(1));
         assert!(b.expire(t0 + Duration::from_secs(59)).is_empty());
         assert_eq!(b.parked_bytes(), 8);
         assert_eq!(b.expire(t0 + Duration::from_secs(60)), vec![id("x")]);
@@ -359,7 +366,7 @@ mod tests {
         let mut b = Binder::new(BinderLimits::default());
         b.bind(Namespace::Storage, id("c"), 7);
         assert_eq!(b.lookup(Namespace::Storage, b"c"), Some(7));
-        assert_eq!(b.send(t0, id("c"), frame(1)), Delivery::Parked);
+        assert_eq!(b.send(t0, &id("c"), frame(1)), Delivery::Parked);
         assert!(b.unbind(t0, Namespace::Storage, &id("c"), 7, true));
         assert_eq!(b.bound(Namespace::Storage), 0);
         // The main-address identity "c" never left: its parked message is delivered on handshake.

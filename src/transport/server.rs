@@ -430,7 +430,7 @@ impl Server {
     fn route(&mut self, now: Instant, out: &mut Vec<Output>) {
         for o in out.drain(..) {
             match o {
-                Output::Send { to, frame } => match self.binder.send(now, to.clone(), frame) {
+                Output::Send { to, frame } => match self.binder.send(now, &to, frame) {
                     Delivery::Now(k, frame) => {
                         self.conns[k].queue_frame(frame);
                         self.dirty.push(k);

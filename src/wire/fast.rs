@@ -213,12 +213,14 @@ impl<'a> Reader<'a> {
         let Some(l) = self.list_field(s, i, 6)? else {
             return Ok(Vec::new());
         };
-        (0..l.count)
-            .map(|k| {
-                let b = self.bytes_at(l.start + k, false)?;
-                Ok(self.sub(b))
-            })
-            .collect()
+        // A loop rather than `collect` into a `Result`: the adapter cost a call and an unsized
+        // first allocation per list, and this runs for every TaskResult and ObjectInstruction.
+        let mut v = Vec::with_capacity(l.count);
+        for k in 0..l.count {
+            let b = self.bytes_at(l.start + k, false)?;
+            v.push(self.sub(b));
+        }
+        Ok(v)
     }
 
     fn task(&mut self, t: StructRef) -> F<Task> {

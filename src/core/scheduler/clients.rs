@@ -88,7 +88,7 @@ impl Scheduler {
             self.cancel_graph(&u, out);
         }
         for id in ids {
-            if self.graphs.graph_of(&id).is_none() && self.tasks.contains_key(&id) {
+            if self.graphs.graph_of(&id).is_none() && self.tasks.contains(&id) {
                 self.apply(
                     &id,
                     Event::TaskCancelRequested(enc::task_cancel(&id, true)),

@@ -13,7 +13,7 @@ impl Scheduler {
         if self.graphs.is_umbrella(&g.task_id)
             || g.graph
                 .iter()
-                .any(|t| self.tasks.contains_key(&t.task_id) || self.graphs.knows(&t.task_id))
+                .any(|t| self.tasks.contains(&t.task_id) || self.graphs.knows(&t.task_id))
         {
             warn!(
                 "graph task {} reuses a live task id: dropped",
@@ -134,7 +134,7 @@ impl Scheduler {
             return;
         };
         for id in running {
-            if self.tasks.contains_key(&id) {
+            if self.tasks.contains(&id) {
                 self.apply(
                     &id,
                     Event::TaskCancelRequested(enc::task_cancel(&id, true)),

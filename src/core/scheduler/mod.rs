@@ -15,66 +15,22 @@ use super::client::Clients;
 use super::graph::Graphs;
 use super::object::Objects;
 use super::scaling::Managers;
-use super::task::{Event, EventKind, TaskState};
-use super::worker::{WorkerKey, Workers};
+use super::status::Counters;
+use super::task::Event;
+use super::task_table::TaskTable;
+use super::worker::Workers;
 use super::{Config, Output};
-use crate::hash::IdMap;
-use crate::wire::{CancelConfirmType, Kind, Message, Task};
+use crate::wire::{CancelConfirmType, Kind, Message};
 use bytes::Bytes;
 use log::debug;
-use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
 pub use crate::core::status::task_state;
 pub use crate::core::status::Counts;
 
-/// One live task (its machine is deleted on reaching a terminal state).
-#[derive(Debug)]
-pub struct TaskEntry {
-    pub state: TaskState,
-    /// The client that submitted the task (`Task.source`, a slice of `frame`).
-    pub source: Bytes,
-    /// The Task payload sent to workers, in an allocation of its own (a slice of the socket buffer
-    /// would pin the whole buffer for as long as the task waits). Everything else about the task is
-    /// decoded from it on demand (monitor, scaling), which keeps a queued task small.
-    pub frame: Bytes,
-    /// (worker, assignment sequence) while a worker's slot is taken.
-    pub holder: Option<(WorkerKey, u64)>,
-    /// Identifies the entry's current place in the unassigned FIFO (stale FIFO slots are skipped).
-    pub queue_seq: u64,
-    pub required: BTreeSet<String>,
-    /// Cancels sent to the holder and not yet answered.
-    pub cancels_outstanding: u8,
-    /// The client was removed: answers for this task are no longer sent to it.
-    pub detached: bool,
-}
-
-impl TaskEntry {
-    /// The task as submitted (decoded again from its frame; only the monitor and scaling need it).
-    pub fn task(&self) -> Option<Task> {
-        match crate::wire::decode(&self.frame) {
-            Ok(Message::Task(t)) => Some(t),
-            _ => None,
-        }
-    }
-}
-
-/// Counters that only grow (published as the terminal-state totals and binder counters).
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub terminal: [u64; TaskState::COUNT],
-    /// Events the task table refused, by (state, event kind).
-    pub refused: [[u64; EventKind::COUNT]; TaskState::COUNT],
-    pub received: [u64; Kind::COUNT],
-    pub sent: [u64; Kind::COUNT],
-}
-
 pub struct Scheduler {
     pub config: Config,
-    pub tasks: IdMap<Bytes, TaskEntry>,
-    /// (task id, queue_seq) in arrival order; entries whose seq no longer matches are skipped.
-    pub unassigned: VecDeque<(Bytes, u64)>,
-    pub queued: usize,
+    pub tasks: TaskTable,
     pub workers: Workers,
     pub clients: Clients,
     pub objects: Objects,
@@ -83,7 +39,6 @@ pub struct Scheduler {
     pub counters: Counters,
     /// Number of monitor subscribers; per-task monitor messages are only built when someone listens.
     pub monitors: usize,
-    pub(crate) seq: u64,
     /// Generated object ids (the map keys were drawn from the same stream at start).
     pub(crate) seeds: super::seed::Seeds,
     pub(crate) balance: super::status::BalanceState,
@@ -95,9 +50,7 @@ impl Scheduler {
     pub fn new(config: Config, now: Instant) -> Self {
         let mut seeds = super::seed::Seeds::new(config.seed);
         Scheduler {
-            tasks: IdMap::with_hasher(seeds.id_build()),
-            unassigned: VecDeque::new(),
-            queued: 0,
+            tasks: TaskTable::new(seeds.id_build()),
             workers: Workers::new(seeds.id_build()),
             clients: Clients::new(seeds.id_build()),
             objects: Objects::new(seeds.id_build()),
@@ -106,17 +59,11 @@ impl Scheduler {
             config,
             counters: Counters::default(),
             monitors: 0,
-            seq: 0,
             seeds,
             balance: Default::default(),
             timers: super::status::Timers::new(now),
             stats: Default::default(),
         }
-    }
-
-    pub(crate) fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
     }
 
     /// Queues a payload for a peer on the main socket, counting it by message kind.
@@ -198,6 +145,7 @@ impl Scheduler {
         if self.tasks.len() > 5000 {
             return;
         }
+        self.tasks.check_invariants();
         self.workers.check_invariants();
         let held: usize = self.workers.slab.iter().map(|(_, w)| w.tasks.len()).sum();
         let holders = self.tasks.values().filter(|e| e.holder.is_some()).count();
@@ -205,22 +153,6 @@ impl Scheduler {
             held, holders,
             "every worker slot belongs to exactly one live task"
         );
-        let queued = self
-            .tasks
-            .values()
-            .filter(|e| e.state == TaskState::Inactive && e.queue_seq != 0)
-            .count();
-        assert_eq!(
-            queued, self.queued,
-            "queued counter matches the live FIFO entries"
-        );
-        for e in self.tasks.values() {
-            assert!(!e.state.is_terminal());
-            match e.state {
-                TaskState::Inactive => assert!(e.holder.is_none()),
-                _ => assert!(e.holder.is_some(), "{:?} task without holder", e.state),
-            }
-        }
     }
 }
 

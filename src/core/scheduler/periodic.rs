@@ -2,12 +2,13 @@
 //! publishes to monitors.
 use super::{lossy, Scheduler};
 use crate::core::balance;
-use crate::core::status::{task_state, Counts, CLEANUP_PERIOD, STORAGE_INFO_TIMEOUT};
+use crate::core::monitor_status;
+use crate::core::status::{task_state, CLEANUP_PERIOD, STORAGE_INFO_TIMEOUT};
 use crate::core::task::{Event, TaskState};
 use crate::core::{Allocate, Output, StorageOp};
 use crate::schema::{common_capnp, message_capnp};
 use crate::wire::encode::{build, set_capabilities};
-use crate::wire::{Capability, Kind};
+use crate::wire::Capability;
 use bytes::Bytes;
 use log::info;
 use std::time::Instant;
@@ -134,12 +135,29 @@ impl Scheduler {
         if self.monitors == 0 {
             return;
         }
-        out.push(Output::Monitor(
-            crate::core::monitor_status::state_scheduler(self, now),
-        ));
-        out.push(Output::Monitor(crate::core::monitor_status::state_object(
-            self,
+        out.push(Output::Monitor(self.state_scheduler(now)));
+        out.push(Output::Monitor(monitor_status::state_object(
+            &self.objects,
+            &self.tasks,
+            self.config.object_report_limit,
         )));
+    }
+
+    /// The StateScheduler monitor message as of `now`.
+    pub fn state_scheduler(&self, now: Instant) -> Bytes {
+        monitor_status::state_scheduler(
+            &monitor_status::Sources {
+                workers: &self.workers,
+                clients: &self.clients,
+                objects: &self.objects,
+                managers: &self.managers,
+                tasks: &self.tasks,
+                counters: &self.counters,
+                stats: &self.stats,
+                worker_limit: self.config.monitor_worker_limit,
+            },
+            now,
+        )
     }
 
     /// The object storage server answered infoGetTotal.
@@ -271,23 +289,9 @@ impl Scheduler {
         })));
     }
 
-    /// Counts used by the monitor: current non-terminal machines, cumulative terminal totals.
-    pub fn state_counts(&self) -> [u64; 9] {
-        let mut c = self.counters.terminal;
-        for e in self.tasks.values() {
-            c[e.state as usize] += 1;
-        }
-        c
-    }
-
-    pub fn binder_counts(&self) -> (Counts, Counts) {
-        let pick = |a: &[u64; Kind::COUNT]| {
-            Kind::ALL
-                .iter()
-                .filter(|k| a[**k as usize] > 0)
-                .map(|k| (k.name(), a[*k as usize]))
-                .collect()
-        };
-        (pick(&self.counters.received), pick(&self.counters.sent))
+    /// Counts used by the monitor and the metrics: current non-terminal machines, cumulative
+    /// terminal totals.
+    pub fn state_counts(&self) -> [u64; TaskState::COUNT] {
+        self.counters.state_counts(self.tasks.counts())
     }
 }

@@ -1,7 +1,8 @@
 //! The orchestrator's task path: submission, placement, cancels, worker reports, and the actions of
 //! the task state machine (`core::task`), each checked against the table.
-use super::{hex, lossy, pickled_exception, rebase, Scheduler, TaskEntry};
+use super::{hex, lossy, pickled_exception, rebase, Scheduler};
 use crate::core::task::{transition, Action, Event, EventKind, Target, TaskState};
+use crate::core::task_table::TaskEntry;
 use crate::core::worker::WorkerKey;
 use crate::core::{Allocate, Output, StorageOp};
 use crate::wire::{encode as enc, CancelConfirmType, Kind, ResultType, Task};
@@ -11,13 +12,14 @@ use std::time::Instant;
 
 impl Scheduler {
     pub(super) fn on_task(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
-        if self.tasks.contains_key(&task.task_id) {
+        if self.tasks.contains(&task.task_id) {
             error!("task {} submitted twice: dropped", hex(&task.task_id));
             return;
         }
         let limit = self.config.max_tasks_waiting;
-        if limit >= 0 && self.queued as i64 >= limit && self.pick_worker_for(&task).is_none() {
-            let msg = format!("scheduler queue is full: {} tasks are waiting (--max-number-of-tasks-waiting {limit})", self.queued);
+        let queued = self.tasks.queued();
+        if limit >= 0 && queued as i64 >= limit && self.pick_worker_for(&task).is_none() {
+            let msg = format!("scheduler queue is full: {queued} tasks are waiting (--max-number-of-tasks-waiting {limit})");
             warn!("task {} refused: {msg}", hex(&task.task_id));
             self.fail_task(&task, &msg, out);
             return;
@@ -32,32 +34,14 @@ impl Scheduler {
         let source = rebase(&frame, &own, &task.source);
         self.clients.add_task(&source);
         let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
-        let entry = TaskEntry {
-            state: TaskState::Inactive,
-            source,
-            frame: own,
-            holder: None,
-            queue_seq: 0,
-            required,
-            cancels_outstanding: 0,
-            detached: false,
-        };
-        self.tasks.insert(id.clone(), entry);
+        self.tasks
+            .insert(id.clone(), TaskEntry::new(source, own, required));
         match self.pick_worker(&id) {
             Some(w) => self.apply(&id, Event::HasCapacity(w), out),
             None => {
-                self.enqueue(&id);
+                self.tasks.enqueue(&id);
                 self.publish_task(&id, TaskState::Inactive, "", None, out);
             }
-        }
-    }
-
-    pub(super) fn enqueue(&mut self, id: &Bytes) {
-        let seq = self.next_seq();
-        if let Some(e) = self.tasks.get_mut(id) {
-            e.queue_seq = seq;
-            self.unassigned.push_back((id.clone(), seq));
-            self.queued += 1;
         }
     }
 
@@ -101,19 +85,11 @@ impl Scheduler {
 
     /// Dispatches queued tasks while the task at the head of the queue can be placed.
     pub(crate) fn dispatch_queued(&mut self, out: &mut Vec<Output>) {
-        while let Some((id, seq)) = self.unassigned.front().cloned() {
-            let live = self
-                .tasks
-                .get(&id)
-                .is_some_and(|e| e.queue_seq == seq && e.state == TaskState::Inactive);
-            if !live {
-                self.unassigned.pop_front();
-                continue;
-            }
+        while let Some(id) = self.tasks.next_queued() {
             let Some(w) = self.pick_worker(&id) else {
                 break;
             };
-            self.unassigned.pop_front();
+            self.tasks.pop_queued();
             self.apply(&id, Event::HasCapacity(w), out);
         }
     }
@@ -129,7 +105,7 @@ impl Scheduler {
             self.cancel_graph(&umbrella, out);
             return;
         }
-        if !self.tasks.contains_key(&id) {
+        if !self.tasks.contains(&id) {
             let frame = enc::task_cancel_confirm(&id, CancelConfirmType::CancelNotFound);
             self.send(out, from, Kind::TaskCancelConfirm, frame);
             return;
@@ -179,8 +155,7 @@ impl Scheduler {
         let Some(entry) = self.tasks.get(id) else {
             return;
         };
-        let from = entry.state;
-        let was_queued = entry.queue_seq != 0;
+        let from = entry.state();
         let kind = event.kind();
         let Some(tr) = transition(from, kind) else {
             self.counters.refused[from as usize][kind as usize] += 1;
@@ -189,14 +164,11 @@ impl Scheduler {
         };
         let to = match (tr.action, event) {
             (Action::Dispatch, Event::HasCapacity(w)) => {
-                if was_queued {
-                    self.queued -= 1;
-                }
                 self.place_on(id, w, out);
                 TaskState::Running
             }
             (Action::CancelQueued, _) => {
-                self.mark_dequeued(id);
+                self.tasks.dequeue(id);
                 self.release(id);
                 self.confirm(id, CancelConfirmType::Canceled, out);
                 TaskState::Canceled
@@ -215,7 +187,7 @@ impl Scheduler {
             }
             (Action::DeliverResult, Event::TaskResultReceived(r, raw)) => {
                 self.release(id);
-                let e = &self.tasks[id];
+                let e = self.tasks.get(id).expect("checked above");
                 let (client, detached) = (e.source.clone(), e.detached);
                 if !detached {
                     self.send(out, &client, Kind::TaskResult, raw);
@@ -268,7 +240,7 @@ impl Scheduler {
                         TaskState::Running
                     }
                     None => {
-                        self.enqueue(id);
+                        self.tasks.enqueue(id);
                         TaskState::Inactive
                     }
                 }
@@ -301,30 +273,18 @@ impl Scheduler {
             }
             self.dispatch_queued(out);
         } else {
-            self.tasks.get_mut(id).expect("live").state = to;
-            let worker = self.tasks[id]
+            let worker = self
+                .tasks
+                .set_state(id, to)
                 .holder
                 .map(|(w, _)| self.workers.slab[w].id.clone());
             self.publish_task(id, to, kind.name(), worker, out);
         }
     }
 
-    pub(super) fn mark_dequeued(&mut self, id: &Bytes) {
-        if let Some(e) = self.tasks.get_mut(id) {
-            if e.holder.is_none() && e.state == TaskState::Inactive {
-                // The FIFO slot goes stale (its seq no longer matches) and is skipped by `dispatch_queued`.
-                e.queue_seq = 0;
-                self.queued = self.queued.saturating_sub(1);
-            }
-        }
-    }
-
     pub(super) fn place_on(&mut self, id: &Bytes, w: WorkerKey, out: &mut Vec<Output>) {
         let seq = self.workers.assign(w, id.clone());
-        let e = self.tasks.get_mut(id).expect("live task");
-        e.holder = Some((w, seq));
-        e.queue_seq = 0;
-        let frame = e.frame.clone();
+        let frame = self.tasks.place(id, (w, seq)).frame.clone();
         let to = self.workers.slab[w].id.clone();
         self.send(out, &to, Kind::Task, frame);
     }
@@ -355,8 +315,9 @@ impl Scheduler {
     }
 
     pub(super) fn confirm(&mut self, id: &Bytes, kind: CancelConfirmType, out: &mut Vec<Output>) {
-        let client = self.tasks[id].source.clone();
-        if !self.tasks[id].detached {
+        let e = self.tasks.get(id).expect("live task");
+        let client = e.source.clone();
+        if !e.detached {
             self.send(
                 out,
                 &client,
@@ -383,9 +344,6 @@ impl Scheduler {
                 e.holder.is_none(),
                 "a finished task must not hold a worker slot"
             );
-            if e.state == TaskState::Inactive && e.queue_seq != 0 {
-                self.queued = self.queued.saturating_sub(1);
-            }
             if !e.detached {
                 self.clients.remove_task(&e.source);
             }
