@@ -192,9 +192,7 @@ impl Conn {
         if self.ws.is_some() {
             return self.queue_ws_frame(payload);
         }
-        if self.headers.capacity() - self.headers.len() < frame::HEADER_LEN {
-            self.headers = BytesMut::with_capacity(512 * frame::HEADER_LEN);
-        }
+        self.header_room(frame::HEADER_LEN);
         self.headers
             .extend_from_slice(&frame::header(payload.len()));
         let header = self.headers.split_to(frame::HEADER_LEN).freeze();
@@ -204,11 +202,18 @@ impl Conn {
         }
     }
 
-    fn queue_ws_frame(&mut self, payload: Bytes) {
-        // Room for a WebSocket header (up to 10 bytes unmasked) in front of the length.
-        if self.headers.capacity() - self.headers.len() < frame::HEADER_LEN + 10 {
+    /// Ensures `n` bytes of room in the header arena, starting a new one when this one is used up
+    /// (the frames already cut from it keep the old one alive).
+    #[inline]
+    fn header_room(&mut self, n: usize) {
+        if self.headers.capacity() - self.headers.len() < n {
             self.headers = BytesMut::with_capacity(512 * frame::HEADER_LEN);
         }
+    }
+
+    fn queue_ws_frame(&mut self, payload: Bytes) {
+        // Room for a WebSocket header (up to 10 bytes unmasked) in front of the length.
+        self.header_room(frame::HEADER_LEN + 10);
         let n = match self.ws.as_deref_mut() {
             Some(ws) if ws.is_client() => {
                 let m = ws.client_message(&payload);
