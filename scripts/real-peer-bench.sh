@@ -9,7 +9,8 @@
 #   RS_BIN (target/release/scaler-rs)  BEFORE_BIN (unset: if set, also runs that binary as "before",
 #   interleaved with RS_BIN, for A/B)  SCHEDULERS (default "rs rs+oss py fw")
 #   BIG_OBJECT=1  run the big-object isolation measurement instead (OBJECT_BYTES, OBJECT_ROUNDS; BULK_IDLE=1
-#                 runs the big object's uploader and worker under SCHED_IDLE)
+#                 runs the big object's uploader and worker under SCHED_IDLE; BIG_OBJECT_STORAGE=external is
+#                 the control: the object goes through the Python object storage server, not the scheduler)
 # Take the benchmark lock around it on a shared machine: flock /work/coord/bench.lock scripts/real-peer-bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ command -v strace >/dev/null || { echo "strace is needed (apt-get install -y str
 if [ "${BIG_OBJECT:-0}" = 1 ]; then
     exec "$VENV/bin/python" scripts/real_peer_bench.py --venv "$VENV" --big-object "$RS_BIN" \
         --object-bytes "${OBJECT_BYTES:-1073741824}" --object-rounds "${OBJECT_ROUNDS:-3}" \
+        --big-object-storage "${BIG_OBJECT_STORAGE:-embedded}" \
         $([ "${BULK_IDLE:-0}" = 1 ] && echo --bulk-idle) "$@"
 fi
 ARGS=()

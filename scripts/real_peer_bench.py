@@ -95,6 +95,18 @@ def proc_cpu_seconds(pid):
     return total / 1e9
 
 
+def anon_huge_bytes(pid):
+    """The process's anonymous memory in transparent huge pages (/proc/PID/smaps_rollup)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        pass
+    return 0
+
+
 def proc_user_system_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         rest = f.read().rsplit(")", 1)[1].split()
@@ -125,7 +137,8 @@ def percentile(sorted_values, q):
 class Cluster:
     """One scheduler, an object storage server if needed, a fixed native worker manager with 2 workers."""
 
-    def __init__(self, args, kind, command, logdir, label, sched_extra=(), pool_capabilities=None):
+    def __init__(self, args, kind, command, logdir, label, sched_extra=(), pool_capabilities=None,
+                 oss_with_scheduler=False):
         self.args, self.kind, self.procs, self.managers, self.oss_pid = args, kind, [], [], None
         base = free_port(4)
         self.address = f"tcp://127.0.0.1:{base}"
@@ -135,7 +148,8 @@ class Cluster:
         pin_peers = ["taskset", "-c", "1"] if args.pin else []
         extra = []
         if kind in ("py", "fw", "rs+oss"):
-            oss = subprocess.Popen(pin_peers + [args.oss, oss_address], stdout=log("oss"), stderr=subprocess.STDOUT)
+            pin_oss = pin_sched if oss_with_scheduler else pin_peers
+            oss = subprocess.Popen(pin_oss + [args.oss, oss_address], stdout=log("oss"), stderr=subprocess.STDOUT)
             self.procs.append(oss)
             self.oss_pid = oss.pid
             wait_port(base + 1, oss)
@@ -320,7 +334,11 @@ def big_object(args, command, logdir):
     from scaler import Client
 
     metrics = free_port(1)
-    cluster = Cluster(args, "rs", command, logdir, "big",
+    # --big-object-storage external is the control: the bytes then go through the Python object storage
+    # server, never through the scheduler, so what the tiny tasks still feel is the machine, not scaler-rs.
+    # That server runs on the scheduler's CPU, where the embedded storage does the same work.
+    kind = "rs+oss" if args.big_object_storage == "external" else "rs"
+    cluster = Cluster(args, kind, command, logdir, "big", oss_with_scheduler=True,
                       sched_extra=["--policy-content", "allocate=capability; scaling=no",
                                    "--metrics-address", f"tcp://127.0.0.1:{metrics}"],
                       pool_capabilities="tiny")
@@ -341,11 +359,11 @@ def big_object(args, command, logdir):
             for _ in range(50):
                 tiny()
             idle = []
-            h0 = scrape()
+            h0, idle_cpu0 = scrape(), proc_cpu_seconds(cluster.pid)
             t_end = time.time() + args.idle_seconds
             while time.time() < t_end:
                 idle.append(tiny())
-            h1 = scrape()
+            h1, idle_cpu = scrape(), proc_cpu_seconds(cluster.pid) - idle_cpu0
             marks = os.path.join(logdir, "big-marks.txt")
             up = subprocess.Popen(bulk + [sys.executable, os.path.abspath(__file__), "--big-object-child", cluster.address,
                                    str(args.object_bytes), str(args.object_rounds), marks],
@@ -355,10 +373,14 @@ def big_object(args, command, logdir):
                 perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "-g", "-p",
                                          str(cluster.pid), "-o", os.path.join(logdir, "big.perf.data")])
             samples = []
+            cpu0, huge_max = proc_cpu_seconds(cluster.pid), 0
             while up.poll() is None:
                 t0 = time.time()
                 lat = tiny()
                 samples.append((t0, time.time(), lat))
+                if len(samples) % 20 == 0:
+                    huge_max = max(huge_max, anon_huge_bytes(cluster.pid))
+            sched_cpu = proc_cpu_seconds(cluster.pid) - cpu0
             h2 = scrape()
             if perf is not None:
                 perf.send_signal(signal.SIGINT)
@@ -375,6 +397,11 @@ def big_object(args, command, logdir):
             "during": {"n": len(during), "p50": percentile(during, 0.5), "p99": percentile(during, 0.99),
                        "max": during[-1] if during else float("nan")},
             "transfer_seconds": transfer_s, "object_bytes": args.object_bytes,
+            # The scheduler's CPU over the whole transfer phase (uploads, downloads, deletes and the tiny
+            # tasks between them), and the most of its memory seen in huge pages (sampled).
+            # Less the tiny tasks' share (at the idle phase's CPU per tiny task), the transfers' own cost.
+            "sched_cpu_seconds_with_transfers": sched_cpu, "anon_huge_pages_max_bytes": huge_max,
+            "sched_cpu_seconds_for_transfers": sched_cpu - len(samples) * idle_cpu / max(len(idle), 1),
             "loop_turns_idle": hist_delta(h0, h1), "loop_turns_with_transfers": hist_delta(h1, h2)}
 
 
@@ -423,6 +450,9 @@ def main():
     ap.add_argument("--object-bytes", type=int, default=1 << 30)
     ap.add_argument("--object-rounds", type=int, default=3)
     ap.add_argument("--idle-seconds", type=float, default=10)
+    ap.add_argument("--big-object-storage", choices=["embedded", "external"], default="embedded",
+                    help="big-object run: the object through scaler-rs's embedded storage, or (the control) through "
+                    "the Python object storage server beside it")
     ap.add_argument("--bulk-idle", action="store_true", help="big-object run: the uploader and the big worker "
                     "under SCHED_IDLE (chrt --idle 0), so that they do not compete with the tiny peers for CPU 1")
     args = ap.parse_args()
