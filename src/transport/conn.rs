@@ -6,6 +6,7 @@
 use super::ws::{self, WsEnd, WsLayer};
 use crate::wire::frame::{self, Decoded, FrameError, MAGIC};
 use bytes::{Buf, Bytes, BytesMut};
+use large_frame::{LargeFrame, LARGE_FROM};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 
@@ -96,6 +97,8 @@ pub struct Conn {
     read_bytes_per_turn: usize,
     /// WebSocket layer of a `ws://`/`wss://` connection (YMQ runs inside binary messages).
     ws: Option<Box<WsLayer>>,
+    /// The large frame being received, when there is one; `rbuf` is empty meanwhile.
+    large: Option<LargeFrame>,
 }
 
 impl Conn {
@@ -116,6 +119,7 @@ impl Conn {
             peer_closing: false,
             read_bytes_per_turn: READ_BYTES_PER_TURN,
             ws: None,
+            large: None,
         };
         c.push(Bytes::from_static(&MAGIC));
         c.queue_frame(own_identity.clone());
@@ -289,24 +293,46 @@ impl Conn {
         let mut eof = false;
         let mut read_bytes = 0;
         loop {
-            self.decode(max_frame, got)?;
+            if self.large.is_none() {
+                self.decode(max_frame, got)?;
+                self.start_large_frame();
+            }
             if got.frames.len() >= budget || read_bytes >= self.read_bytes_per_turn {
                 return Ok(true);
             }
-            self.make_room(max_frame);
-            let spare = self.rbuf.spare_capacity_mut();
-            // SAFETY: `read` only writes into the buffer; we advance `len` by exactly what it reports.
-            let buf = unsafe {
-                std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut u8, spare.len())
+            let buf = match self.large.as_mut() {
+                // Never past the frame's end: what follows it stays in the kernel for the next read.
+                Some(large) => large.spare(),
+                None => {
+                    self.make_room(max_frame);
+                    let spare = self.rbuf.spare_capacity_mut();
+                    // SAFETY: `read` only writes into the buffer; we advance `len` by exactly what it
+                    // reports.
+                    unsafe {
+                        std::slice::from_raw_parts_mut(spare.as_mut_ptr() as *mut u8, spare.len())
+                    }
+                }
             };
             let room = buf.len();
+            // SAFETY: detaches `buf` from `self` so `read_some` can take `&mut self`; it touches
+            // neither `rbuf`'s spare capacity nor `large`, and both outlive the call.
+            let buf = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr(), room) };
             match self.read_some(buf) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
                 Ok(n) => {
-                    unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
+                    match self.large.as_mut() {
+                        Some(large) => {
+                            large.advance(n);
+                            if large.is_complete() {
+                                let frame = self.large.take().expect("checked above");
+                                got.frames.push(frame.into_bytes());
+                            }
+                        }
+                        None => unsafe { self.rbuf.set_len(self.rbuf.len() + n) },
+                    }
                     read_bytes += n;
                     if self.drained_by_short_read(n, room) {
                         break;
@@ -440,7 +466,8 @@ impl Conn {
     /// sozu's channel does), never by the length a frame header declares: a peer that announces 1 GiB
     /// and sends 10 bytes costs 16 KiB, not 1 GiB of address space. Growth stops at one whole frame
     /// under the limit (plus one read), which is all a buffer ever needs: `decode` consumes every
-    /// complete frame, so what stays behind is at most one partial frame.
+    /// complete frame, so what stays behind is at most one partial frame. In practice it stops near
+    /// `LARGE_FROM`: a frame that is still partial past that leaves for a mapping of its own.
     fn make_room(&mut self, max_frame: u64) {
         let len = self.rbuf.len();
         if self.rbuf.capacity() - len >= MIN_READ {
@@ -465,6 +492,32 @@ impl Conn {
         let mut v: Vec<u8> = std::mem::take(&mut self.rbuf).into();
         v.reserve_exact(grow);
         self.rbuf = BytesMut::from(Bytes::from(v));
+    }
+
+    /// Moves a large partial frame out of the receive buffer into a mapping of its own (see
+    /// `large_frame`) once `LARGE_FROM` bytes of it have arrived. `decode` has just run, so the
+    /// buffer holds at most one partial frame, from its start.
+    #[inline]
+    fn start_large_frame(&mut self) {
+        if self.rbuf.len() >= frame::HEADER_LEN + LARGE_FROM && self.phase == Phase::Ready {
+            self.move_to_large_frame();
+        }
+    }
+
+    #[cold]
+    fn move_to_large_frame(&mut self) {
+        let declared =
+            u64::from_le_bytes(self.rbuf[..frame::HEADER_LEN].try_into().expect("8 bytes"));
+        let Ok(len) = usize::try_from(declared) else {
+            return;
+        };
+        let prefix = &self.rbuf[frame::HEADER_LEN..];
+        debug_assert!(prefix.len() < len, "decode left a whole frame behind");
+        if let Some(large) = LargeFrame::start(len, prefix) {
+            self.large = Some(large);
+            // The large buffer goes (once the frames split off it do); small frames start afresh.
+            self.rbuf = BytesMut::with_capacity(INITIAL_RBUF);
+        }
     }
 
     /// The limit the next frame is decoded under.
@@ -513,5 +566,6 @@ impl Conn {
     }
 }
 
+mod large_frame;
 #[cfg(test)]
 mod tests;

@@ -223,3 +223,160 @@ fn a_large_frame_grown_in_place_arrives_intact_between_small_ones() {
     assert!(c.receive_capacity() <= 2 * large.len() + 2 * GROW_STEP);
     let _peer = writer.join().unwrap().unwrap();
 }
+
+#[test]
+fn frames_past_large_from_move_to_their_own_mapping_and_arrive_intact() {
+    let (mut c, peer) = pair();
+    let mut got = Received::default();
+    let pattern =
+        |n: usize, k: usize| -> Vec<u8> { (0..n).map(|i| (i * k + i / 4099) as u8).collect() };
+    let big = pattern(LARGE_FROM + (3 << 20) + 777, 7);
+    let just = pattern(LARGE_FROM + 5, 13);
+    let mut data = Vec::new();
+    for payload in [&b"first"[..], &big, &b"mid"[..], &just, &b"last"[..]] {
+        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        data.extend_from_slice(payload);
+    }
+    // The stream goes out in three pieces, each ending inside a large frame past LARGE_FROM (or at
+    // the end), so that both frames are partial when their first LARGE_FROM bytes are in, whatever
+    // the kernel's read sizes.
+    let cut1 = 13 + 8 + LARGE_FROM + (1 << 20);
+    let cut2 = 13 + 8 + big.len() + 11 + 8 + LARGE_FROM + 2;
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let writer = std::thread::spawn(move || {
+        for piece in rx {
+            (&peer).write_all(&piece)?;
+        }
+        Ok::<_, io::Error>(peer)
+    });
+    let read_while =
+        |c: &mut Conn, got: &mut Received, until: &dyn Fn(&Conn, &Received) -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !until(c, got) {
+                assert!(Instant::now() < deadline, "timed out");
+                c.read(1 << 30, 1000, got).unwrap();
+                // Memory follows what arrived: a mapping only once LARGE_FROM bytes of the frame are in.
+                if let Some(l) = &c.large {
+                    assert!(l.as_ref().len() >= LARGE_FROM);
+                    assert!(c.rbuf.is_empty(), "bytes left behind in the small buffer");
+                }
+            }
+        };
+    tx.send(data[..cut1].to_vec()).unwrap();
+    read_while(&mut c, &mut got, &|c, _| c.large.is_some());
+    tx.send(data[cut1..cut2].to_vec()).unwrap();
+    read_while(&mut c, &mut got, &|c, g| {
+        g.frames.len() == 3 && c.large.is_some()
+    });
+    tx.send(data[cut2..].to_vec()).unwrap();
+    drop(tx);
+    read_while(&mut c, &mut got, &|_, g| g.frames.len() == 5);
+    assert_eq!(&got.frames[0][..], b"first");
+    assert!(got.frames[1][..] == big[..], "first large frame corrupted");
+    assert_eq!(&got.frames[2][..], b"mid");
+    assert!(
+        got.frames[3][..] == just[..],
+        "second large frame corrupted"
+    );
+    assert_eq!(&got.frames[4][..], b"last");
+    // Both large payloads start on a huge-page boundary, i.e. in mappings of their own; a payload cut
+    // from the receive buffer sits a frame header past its allocation's start.
+    for f in [&got.frames[1], &got.frames[3]] {
+        assert_eq!(f.as_ptr() as usize % (2 << 20), 0);
+    }
+    assert!(c.large.is_none());
+    assert!(c.receive_capacity() <= INITIAL_RBUF + GROW_STEP);
+    let _peer = writer.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_declared_large_frame_gets_no_mapping_until_its_bytes_arrive() {
+    let (mut c, peer) = pair();
+    let mut got = Received::default();
+    let mut data = (1u64 << 30).to_le_bytes().to_vec();
+    data.extend_from_slice(&vec![5u8; LARGE_FROM - 1]);
+    let sent = data.len();
+    let writer = std::thread::spawn(move || (&peer).write_all(&data).map(|_| peer));
+    let t = Instant::now();
+    while c.rbuf.len() < sent && t.elapsed() < Duration::from_secs(5) {
+        c.read(1 << 30, 1000, &mut got).unwrap();
+    }
+    assert_eq!(c.rbuf.len(), sent);
+    let peer = writer.join().unwrap().unwrap();
+    assert!(c.large.is_none(), "mapped on a declared length");
+    (&peer).write_all(&[5u8; 2]).unwrap();
+    read_for(
+        &mut c,
+        1 << 30,
+        &mut got,
+        |_| false,
+        Duration::from_millis(200),
+    )
+    .unwrap_err();
+    assert!(c
+        .large
+        .as_ref()
+        .is_some_and(|l| l.as_ref().len() == LARGE_FROM + 1));
+}
+
+#[test]
+fn a_large_frame_over_websocket_moves_to_its_mapping_unmasked_and_intact() {
+    use crate::wire::ws::frame::{masked_frame, OP_BINARY};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (ours, _) = l.accept().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    let id = Bytes::from_static(b"scheduler");
+    let mut c = Conn::new(mio::net::TcpStream::from_std(ours), Role::Main, &id).with_ws(
+        WsLayer::server(1 << 30),
+        None,
+        &id,
+    );
+    let (request, _) = crate::wire::ws::handshake::request("127.0.0.1", 1, "/", [7; 16]);
+    (&peer).write_all(&request).unwrap();
+    let mut got = Received::default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.wqueue.is_empty() {
+        assert!(Instant::now() < deadline, "no 101 answer");
+        let _ = c.read(u64::MAX, 64, &mut got);
+    }
+    // One YMQ frame per binary message, as 2.9.0 sends: the magic, the identity, then the frames.
+    let mask = [0x5a, 0x17, 0xc3, 0x81];
+    let big: Vec<u8> = (0..LARGE_FROM + (2 << 20) + 3)
+        .map(|i| (i * 11 + i / 4099) as u8)
+        .collect();
+    let mut data = masked_frame(OP_BINARY, &[&MAGIC], mask);
+    for payload in [&b"peer"[..], b"small", &big, b"after"] {
+        data.extend(masked_frame(
+            OP_BINARY,
+            &[&(payload.len() as u64).to_le_bytes(), payload],
+            mask,
+        ));
+    }
+    // The first piece ends inside the large frame, 1 MiB past LARGE_FROM of it.
+    let cut = data.len() - (1 << 20) - 64;
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let writer = std::thread::spawn(move || {
+        for piece in rx {
+            (&peer).write_all(&piece)?;
+        }
+        Ok::<_, io::Error>(peer)
+    });
+    tx.send(data[..cut].to_vec()).unwrap();
+    while c.large.is_none() {
+        assert!(Instant::now() < deadline, "never switched to a mapping");
+        c.read(1 << 30, 1000, &mut got).unwrap();
+    }
+    tx.send(data[cut..].to_vec()).unwrap();
+    drop(tx);
+    while got.frames.len() < 3 {
+        assert!(Instant::now() < deadline, "timed out");
+        c.read(1 << 30, 1000, &mut got).unwrap();
+    }
+    assert_eq!(got.identity.as_deref(), Some(&b"peer"[..]));
+    assert_eq!(&got.frames[0][..], b"small");
+    assert!(got.frames[1][..] == big[..], "large frame corrupted");
+    assert_eq!(got.frames[1].as_ptr() as usize % (2 << 20), 0);
+    assert_eq!(&got.frames[2][..], b"after");
+    let _peer = writer.join().unwrap().unwrap();
+}
