@@ -30,7 +30,7 @@ fn real_scaler_client_and_workers() {
         "first light failed:\n{stdout}\n{stderr}"
     );
     assert!(
-        stdout.contains("9 passed, 0 failed"),
+        stdout.contains("10 passed, 0 failed"),
         "unexpected summary:\n{stdout}"
     );
 }
