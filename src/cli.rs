@@ -48,6 +48,10 @@ scaler-rs limits:
                                 and one '+K more workers' row summing the others; 0 = every worker
                                 (default 1000)
   --max-connections N           refuse connections beyond N (default 16384)
+  --large-frame-reserve-bytes N address space that frames still partial after 8 MiB may reserve at once
+                                for mappings of their own (huge pages, backed only as bytes arrive); past
+                                it a frame grows in its connection's buffer; 0 = never (default
+                                68719476736)
   --worker-lost-grace-seconds N remove a worker N s after its connection closed (default 3)
   -h, --help                    this text
 ";
@@ -130,6 +134,7 @@ fn canonical(flag: &str) -> Option<&'static str> {
         ("", "monitor-queue-bytes"),
         ("", "monitor-worker-limit"),
         ("", "max-connections"),
+        ("", "large-frame-reserve-bytes"),
         ("", "worker-lost-grace-seconds"),
         ("", "metrics-address"),
         ("", "bind-address"),
@@ -309,6 +314,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "monitor-queue-bytes" => o.limits.monitor_queue_bytes = int(&v, name)?,
             "monitor-worker-limit" => o.monitor_worker_limit = int(&v, name)?,
             "max-connections" => o.limits.max_connections = int(&v, name)?,
+            "large-frame-reserve-bytes" => o.limits.large_frame_reserve = int(&v, name)?,
             "metrics-address" => o.metrics = Some(Address::parse(&v)?),
             "worker-lost-grace-seconds" => {
                 o.worker_lost_grace = Duration::from_secs_f64(seconds(&v, name, false)?)
@@ -363,6 +369,17 @@ mod tests {
         assert_eq!(o.monitor_worker_limit, 0);
         assert_eq!(o.limits.monitor_queue_bytes, 4096);
         assert!(parse(&args("tcp://127.0.0.1:8 --monitor-worker-limit -1")).is_err());
+    }
+
+    #[test]
+    fn large_frame_reserve() {
+        let o = parse(&args("tcp://127.0.0.1:8")).unwrap().unwrap();
+        assert_eq!(o.limits.large_frame_reserve, 64 << 30);
+        let o = parse(&args("tcp://127.0.0.1:8 --large-frame-reserve-bytes 0"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.limits.large_frame_reserve, 0);
+        assert!(parse(&args("tcp://127.0.0.1:8 --large-frame-reserve-bytes -1")).is_err());
     }
 
     #[test]

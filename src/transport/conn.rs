@@ -6,6 +6,9 @@
 use super::ws::{self, WsEnd, WsLayer};
 use crate::wire::frame::{self, Decoded, FrameError, MAGIC};
 use bytes::{Buf, Bytes, BytesMut};
+pub use large_frame::{
+    set_max_reserved as set_large_frame_reserve, MAX_RESERVED as LARGE_FRAME_RESERVE_DEFAULT,
+};
 use large_frame::{LargeFrame, LARGE_FROM};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};

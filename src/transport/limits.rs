@@ -24,6 +24,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Frames decoded from one connection per loop turn before others get a go.
     pub read_budget: usize,
+    /// Address space the own mappings of large frames may reserve at once (`conn::large_frame`);
+    /// 0 keeps every frame in its connection's growing buffer.
+    pub large_frame_reserve: usize,
 }
 
 impl Default for Limits {
@@ -39,6 +42,7 @@ impl Default for Limits {
             max_parked_total_bytes: parking.max_parked_total_bytes,
             max_connections: 16384,
             read_budget: 256,
+            large_frame_reserve: super::conn::LARGE_FRAME_RESERVE_DEFAULT,
         }
     }
 }

@@ -68,6 +68,7 @@ impl Server {
         tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
+        super::conn::set_large_frame_reserve(limits.large_frame_reserve);
         let (storage_addr, storage) = match storage {
             StorageMode::Embedded(addr) => (
                 Some(addr),

@@ -22,15 +22,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A frame switches to its own mapping once this much of it has arrived.
 pub const LARGE_FROM: usize = 8 << 20;
-/// Address space all large-frame mappings may reserve at once: 16 objects at the embedded storage's
-/// 4 GiB frame limit, while peers that each sent 8 MiB of a declared maximum cannot reserve 1 GiB
-/// apiece without bound.
+/// Address space all large-frame mappings may reserve at once, by default: 16 objects at the embedded
+/// storage's 4 GiB frame limit, while peers that each sent 8 MiB of a declared maximum cannot reserve
+/// 1 GiB apiece without bound (`--large-frame-reserve-bytes`).
 pub const MAX_RESERVED: usize = 64 << 30;
 const HUGE_PAGE: usize = 2 << 20;
 
-/// Address space reserved by the live mappings (an atomic only because a frame's `Bytes` may be
-/// dropped on any thread; the scheduler has one).
+/// Address space reserved by the live mappings, and the cap on it (atomics only because a frame's
+/// `Bytes` may be dropped on any thread, and the cap is set once at startup; the scheduler has one
+/// thread).
 static RESERVED: AtomicUsize = AtomicUsize::new(0);
+static CAP: AtomicUsize = AtomicUsize::new(MAX_RESERVED);
+
+/// Sets the cap on the address space of all mappings together (0: no mappings).
+pub fn set_max_reserved(bytes: usize) {
+    CAP.store(bytes, Ordering::Relaxed);
+}
 
 /// Whether `want` more bytes of mappings fit beside `reserved` under `cap`.
 fn fits(reserved: usize, want: usize, cap: usize) -> bool {
@@ -57,7 +64,11 @@ impl LargeFrame {
     pub fn start(len: usize, prefix: &[u8]) -> Option<LargeFrame> {
         debug_assert!(prefix.len() <= len);
         let map_len = len.checked_add(HUGE_PAGE)?;
-        if !fits(RESERVED.load(Ordering::Relaxed), map_len, MAX_RESERVED) {
+        if !fits(
+            RESERVED.load(Ordering::Relaxed),
+            map_len,
+            CAP.load(Ordering::Relaxed),
+        ) {
             return None;
         }
         let ptr = map(map_len)?;
@@ -230,6 +241,8 @@ mod tests {
         assert!(fits(MAX_RESERVED - 10, 10, MAX_RESERVED));
         assert!(!fits(MAX_RESERVED - 10, 11, MAX_RESERVED));
         assert!(!fits(usize::MAX, 1, usize::MAX));
+        // `--large-frame-reserve-bytes 0`: nothing fits.
+        assert!(!fits(0, 1, 0));
         // Past the cap nothing is mapped (whatever other tests hold right now, this is past it).
         assert!(LargeFrame::start(MAX_RESERVED, &[]).is_none());
     }
