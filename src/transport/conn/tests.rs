@@ -170,29 +170,40 @@ fn wrapping_and_oversized_lengths_are_errors_before_any_buffering() {
     }
 }
 
-#[test]
-fn bytes_held_until_the_websocket_upgrade_are_counted_once() {
+/// A server-side ws:// connection (Upgrade not yet requested), and the peer's end of its socket.
+fn ws_pair(max_message: u64) -> (Conn, std::net::TcpStream) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     let (ours, _) = l.accept().unwrap();
     ours.set_nonblocking(true).unwrap();
     let id = Bytes::from_static(b"scheduler");
-    let mut c = Conn::new(mio::net::TcpStream::from_std(ours), Role::Main, &id).with_ws(
-        WsLayer::server(1 << 20),
+    let c = Conn::new(mio::net::TcpStream::from_std(ours), Role::Main, &id).with_ws(
+        WsLayer::server(max_message),
         None,
         &id,
     );
-    // The magic and identity wait in the layer's hold until the Upgrade; they count as queued.
-    let held = c.queued_bytes();
-    assert!(held > 0);
+    (c, peer)
+}
+
+/// Sends the Upgrade request and reads until the connection has queued its answer.
+fn upgrade(c: &mut Conn, peer: &std::net::TcpStream, got: &mut Received) {
     let (request, _) = crate::wire::ws::handshake::request("127.0.0.1", 1, "/", [7; 16]);
-    (&peer).write_all(&request).unwrap();
-    let mut got = Received::default();
+    (&*peer).write_all(&request).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while c.wqueue.is_empty() {
         assert!(Instant::now() < deadline, "no 101 answer");
-        let _ = c.read(u64::MAX, 64, &mut got);
+        let _ = c.read(u64::MAX, 64, got);
     }
+}
+
+#[test]
+fn bytes_held_until_the_websocket_upgrade_are_counted_once() {
+    let (mut c, peer) = ws_pair(1 << 20);
+    // The magic and identity wait in the layer's hold until the Upgrade; they count as queued.
+    let held = c.queued_bytes();
+    assert!(held > 0);
+    let mut got = Received::default();
+    upgrade(&mut c, &peer, &mut got);
     let in_queue: usize = c.wqueue.iter().map(|b| b.len()).sum();
     assert_eq!(c.queued_bytes(), in_queue, "released bytes counted twice");
     while !c.flush().unwrap() {}
@@ -322,24 +333,10 @@ fn a_declared_large_frame_gets_no_mapping_until_its_bytes_arrive() {
 #[test]
 fn a_large_frame_over_websocket_moves_to_its_mapping_unmasked_and_intact() {
     use crate::wire::ws::frame::{masked_frame, OP_BINARY};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (ours, _) = l.accept().unwrap();
-    ours.set_nonblocking(true).unwrap();
-    let id = Bytes::from_static(b"scheduler");
-    let mut c = Conn::new(mio::net::TcpStream::from_std(ours), Role::Main, &id).with_ws(
-        WsLayer::server(1 << 30),
-        None,
-        &id,
-    );
-    let (request, _) = crate::wire::ws::handshake::request("127.0.0.1", 1, "/", [7; 16]);
-    (&peer).write_all(&request).unwrap();
+    let (mut c, peer) = ws_pair(1 << 30);
     let mut got = Received::default();
+    upgrade(&mut c, &peer, &mut got);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while c.wqueue.is_empty() {
-        assert!(Instant::now() < deadline, "no 101 answer");
-        let _ = c.read(u64::MAX, 64, &mut got);
-    }
     // One YMQ frame per binary message, as 2.9.0 sends: the magic, the identity, then the frames.
     let mask = [0x5a, 0x17, 0xc3, 0x81];
     let big: Vec<u8> = (0..LARGE_FROM + (2 << 20) + 3)
