@@ -509,6 +509,11 @@ impl Conn {
 
     #[cold]
     fn move_to_large_frame(&mut self) {
+        if self.rbuf.len() > frame::HEADER_LEN + 4 * LARGE_FROM {
+            // It grew here while the reservation cap was full; moving it now would copy all of it
+            // in one loop turn, so it finishes where it is.
+            return;
+        }
         let declared =
             u64::from_le_bytes(self.rbuf[..frame::HEADER_LEN].try_into().expect("8 bytes"));
         let Ok(len) = usize::try_from(declared) else {
