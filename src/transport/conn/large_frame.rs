@@ -74,6 +74,8 @@ impl LargeFrame {
         let ptr = map(map_len)?;
         RESERVED.fetch_add(map_len, Ordering::Relaxed);
         let start = (ptr.as_ptr() as usize).next_multiple_of(HUGE_PAGE) - ptr.as_ptr() as usize;
+        // SAFETY: start < HUGE_PAGE and map_len = len + HUGE_PAGE, so the offset stays inside the
+        // mapping just made.
         advise_huge(unsafe { ptr.as_ptr().add(start) }, len);
         let mut f = LargeFrame {
             map: ptr,
