@@ -425,10 +425,10 @@ fn client_disconnect_cancels_its_tasks_and_deletes_its_objects() {
     let obj = ObjectInstruction {
         kind: InstructionType::Create,
         object_user: c.clone(),
-        ids: vec![Bytes::from(vec![5; 32])],
-        types: vec![1],
-        names: vec![b("x")],
-        sizes: vec![3],
+        ids: vec![Bytes::from(vec![5; 32])].into(),
+        types: vec![1].into(),
+        names: vec![b("x")].into(),
+        sizes: vec![3].into(),
     };
     sim.send(&c, enc::object_instruction(&obj));
     sim.submit(&c, "t");

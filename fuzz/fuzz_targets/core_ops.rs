@@ -127,10 +127,10 @@ fuzz_target!(|data: &[u8]| {
                         InstructionType::Delete
                     },
                     object_user: client,
-                    ids: vec![Bytes::from(vec![c; 32])],
-                    types: vec![1],
-                    names: vec![],
-                    sizes: vec![],
+                    ids: vec![Bytes::from(vec![c; 32])].into(),
+                    types: vec![1].into(),
+                    names: vec![].into(),
+                    sizes: vec![].into(),
                 }),
             )),
             12 => Some((

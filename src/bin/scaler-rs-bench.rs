@@ -208,10 +208,10 @@ fn run_client(
     p.send(&enc::object_instruction(&ObjectInstruction {
         kind: InstructionType::Create,
         object_user: id.clone(),
-        ids: vec![func.clone(), arg.clone()],
-        types: vec![1, 1],
-        names: vec![Bytes::from_static(b"noop"), Bytes::from_static(b"arg")],
-        sizes: vec![64, 64],
+        ids: vec![func.clone(), arg.clone()].into(),
+        types: vec![1, 1].into(),
+        names: vec![Bytes::from_static(b"noop"), Bytes::from_static(b"arg")].into(),
+        sizes: vec![64, 64].into(),
     }))
     .map_err(|e| e.to_string())?;
     upload(&storage, &id, &[func.clone(), arg.clone()])?;
@@ -353,10 +353,10 @@ fn run_worker(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
                     &enc::object_instruction(&ObjectInstruction {
                         kind: InstructionType::Create,
                         object_user: t.source.clone(),
-                        ids: vec![rid.clone()],
-                        types: vec![1],
-                        names: vec![Bytes::from_static(b"<res>")],
-                        sizes: vec![8],
+                        ids: vec![rid.clone()].into(),
+                        types: vec![1].into(),
+                        names: vec![Bytes::from_static(b"<res>")].into(),
+                        sizes: vec![8].into(),
                     }),
                     &mut out,
                 );

@@ -4,7 +4,7 @@
 //! Unlike 2.9.0 (whose graph cancel can hang), a cancel cancels every node that has not started, including
 //! nodes that only become ready after a running node is cancelled, so the umbrella confirm always comes.
 use crate::hash::{IdBuild, IdMap, IdSet};
-use crate::wire::{GraphTask, Task, TaskArg};
+use crate::wire::{DataList, GraphTask, Task, TaskArg};
 use bytes::Bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,7 +245,7 @@ impl Graphs {
 
     /// A node's result arrived (and was relayed to the client).
     #[inline]
-    pub fn node_result(&mut self, id: &Bytes, results: &[Bytes]) -> NodeResult {
+    pub fn node_result(&mut self, id: &Bytes, results: &DataList) -> NodeResult {
         let Some(umbrella) = self.node_of.get(id).cloned() else {
             return NodeResult::NotANode;
         };
@@ -257,7 +257,8 @@ impl Graphs {
             return NodeResult::Canceling(umbrella);
         }
         if let Some(n) = g.nodes.get_mut(id) {
-            n.results = results.to_vec();
+            // Copies: a node's results live as long as its graph, the frame should not.
+            n.results = results.to_owned_vec();
         }
         g.settle(id, NodeState::Done);
         self.node_of.remove(id);
@@ -476,7 +477,7 @@ mod tests {
         assert_eq!((ids(&ready), finished), (vec![b("a")], false));
         assert_eq!(gs.take_ready(&b("g")).unwrap().0, vec![], "a runs once");
 
-        let done = gs.node_result(&b("a"), &[b("ra")]);
+        let done = gs.node_result(&b("a"), &vec![b("ra")].into());
         assert!(matches!(done, NodeResult::Done { ref garbage, .. } if garbage.is_empty()));
         let (ready, _) = gs.take_ready(&b("g")).unwrap();
         assert_eq!(ids(&ready), vec![b("b")]);
@@ -485,7 +486,7 @@ mod tests {
         assert_eq!(ready[0].args[1].data, b("plain-object"));
 
         // b done: a is still needed by c, nothing to collect yet.
-        gs.node_result(&b("b"), &[b("rb")]);
+        gs.node_result(&b("b"), &vec![b("rb")].into());
         let (ready, _) = gs.take_ready(&b("g")).unwrap();
         assert_eq!(ids(&ready), vec![b("c")]);
         let args: Vec<&[u8]> = ready[0].args.iter().map(|a| &a.data[..]).collect();
@@ -496,7 +497,7 @@ mod tests {
             umbrella,
             client,
             mut garbage,
-        } = gs.node_result(&b("c"), &[b("rc")])
+        } = gs.node_result(&b("c"), &vec![b("rc")].into())
         else {
             panic!("c is a node")
         };
@@ -508,7 +509,10 @@ mod tests {
         assert_eq!(gs.take_ready(&b("g")), Some((vec![], true)), "nothing left");
         assert_eq!(gs.finish(&b("g")), Some(Some(b("Client|c"))));
         assert!(gs.graphs.is_empty() && gs.node_of.is_empty());
-        assert_eq!(gs.node_result(&b("c"), &[]), NodeResult::NotANode);
+        assert_eq!(
+            gs.node_result(&b("c"), &DataList::default()),
+            NodeResult::NotANode
+        );
     }
 
     #[test]
@@ -519,7 +523,7 @@ mod tests {
             &["c", "d"],
         ));
         gs.take_ready(&b("g"));
-        gs.node_result(&b("b"), &[b("rb")]);
+        gs.node_result(&b("b"), &vec![b("rb")].into());
         gs.take_ready(&b("g"));
         let (client, detached, victims) = gs.abort_victims(&b("g"), &b("a")).unwrap();
         assert_eq!((client, detached), (b("Client|c"), false));
@@ -549,7 +553,7 @@ mod tests {
         );
         // a's result while canceling counts as canceled, and ends the graph.
         assert_eq!(
-            gs.node_result(&b("a"), &[b("ra")]),
+            gs.node_result(&b("a"), &vec![b("ra")].into()),
             NodeResult::Canceling(b("g"))
         );
         assert!(gs.node_canceled(&b("g"), &b("a")));

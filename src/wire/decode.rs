@@ -114,7 +114,8 @@ pub fn decode_generic(frame: &Bytes) -> R<Message> {
                 .get_results()?
                 .iter()
                 .map(|d| d.map(&sub))
-                .collect::<Result<_, _>>()?;
+                .collect::<Result<Vec<_>, _>>()?
+                .into();
             Message::TaskResult(TaskResult {
                 task_id: sub(r.get_task_id()?),
                 result_type,
@@ -161,10 +162,10 @@ pub fn decode_generic(frame: &Bytes) -> R<Message> {
             let mut ins = ObjectInstruction {
                 kind,
                 object_user: sub(o.get_object_user()?),
-                ids: Vec::new(),
-                types: Vec::new(),
-                names: Vec::new(),
-                sizes: Vec::new(),
+                ids: DataList::default(),
+                types: ScalarList::default(),
+                names: DataList::default(),
+                sizes: ScalarList::default(),
             };
             if o.has_object_metadata() {
                 let m = o.get_object_metadata()?;
@@ -172,18 +173,21 @@ pub fn decode_generic(frame: &Bytes) -> R<Message> {
                     .get_object_ids()?
                     .iter()
                     .map(|d| d.map(&sub))
-                    .collect::<Result<_, _>>()?;
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into();
                 ins.types = m
                     .get_object_types()?
                     .iter()
                     .map(|t| t.map(|t| t as u16).unwrap_or_else(|e| e.0))
-                    .collect();
+                    .collect::<Vec<_>>()
+                    .into();
                 ins.names = m
                     .get_object_names()?
                     .iter()
                     .map(|d| d.map(&sub))
-                    .collect::<Result<_, _>>()?;
-                ins.sizes = m.get_object_sizes()?.iter().collect();
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into();
+                ins.sizes = m.get_object_sizes()?.iter().collect::<Vec<_>>().into();
             }
             Message::ObjectInstruction(ins)
         }

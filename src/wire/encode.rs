@@ -37,8 +37,11 @@ pub fn set_capabilities(
     }
 }
 
-fn set_data_list(mut list: capnp::data_list::Builder<'_>, items: &[Bytes]) {
-    for (i, d) in items.iter().enumerate() {
+fn set_data_list<'a>(
+    mut list: capnp::data_list::Builder<'_>,
+    items: impl Iterator<Item = &'a [u8]>,
+) {
+    for (i, d) in items.enumerate() {
         list.set(i as u32, d);
     }
 }
@@ -124,7 +127,10 @@ pub fn task_result(
             ResultType::FailedWorkerDied => common_capnp::TaskResultType::FailedWorkerDied,
         });
         r.set_metadata(metadata);
-        set_data_list(r.init_results(results.len() as u32), results);
+        set_data_list(
+            r.init_results(results.len() as u32),
+            results.iter().map(|b| &b[..]),
+        );
     })
 }
 
@@ -148,7 +154,7 @@ pub fn graph_task(g: &GraphTask) -> Bytes {
         b.set_source(&g.source);
         set_data_list(
             b.reborrow().init_targets(g.targets.len() as u32),
-            &g.targets,
+            g.targets.iter().map(|b| &b[..]),
         );
         let mut list = b.init_graph(g.graph.len() as u32);
         for (i, t) in g.graph.iter().enumerate() {
@@ -173,12 +179,15 @@ pub fn object_instruction(o: &ObjectInstruction) -> Bytes {
         });
         b.set_object_user(&o.object_user);
         let mut md = b.init_object_metadata();
-        set_data_list(md.reborrow().init_object_ids(o.ids.len() as u32), &o.ids);
+        set_data_list(
+            md.reborrow().init_object_ids(o.ids.len() as u32),
+            o.ids.iter(),
+        );
         let mut types = md.reborrow().init_object_types(o.types.len() as u32);
         for (i, t) in o.types.iter().enumerate() {
             types.set(
                 i as u32,
-                if *t == 0 {
+                if t == 0 {
                     common_capnp::object_metadata::ObjectContentType::Serializer
                 } else {
                     common_capnp::object_metadata::ObjectContentType::Object
@@ -187,11 +196,11 @@ pub fn object_instruction(o: &ObjectInstruction) -> Bytes {
         }
         set_data_list(
             md.reborrow().init_object_names(o.names.len() as u32),
-            &o.names,
+            o.names.iter(),
         );
         let mut sizes = md.init_object_sizes(o.sizes.len() as u32);
         for (i, s) in o.sizes.iter().enumerate() {
-            sizes.set(i as u32, *s);
+            sizes.set(i as u32, s);
         }
     })
 }
@@ -201,10 +210,10 @@ pub fn object_delete(ids: &[Bytes]) -> Bytes {
     object_instruction(&ObjectInstruction {
         kind: InstructionType::Delete,
         object_user: Bytes::new(),
-        ids: ids.to_vec(),
-        types: Vec::new(),
-        names: Vec::new(),
-        sizes: Vec::new(),
+        ids: ids.to_vec().into(),
+        types: ScalarList::default(),
+        names: DataList::default(),
+        sizes: ScalarList::default(),
     })
 }
 

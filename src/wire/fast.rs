@@ -209,18 +209,15 @@ impl<'a> Reader<'a> {
         Ok(self.sub(b))
     }
 
-    fn data_list(&mut self, s: StructRef, i: usize) -> F<Vec<Bytes>> {
+    /// A `List(Data)` checked element by element and handed over where it lies (see `wire::list`).
+    fn data_list(&mut self, s: StructRef, i: usize) -> F<DataList> {
         let Some(l) = self.list_field(s, i, 6)? else {
-            return Ok(Vec::new());
+            return Ok(DataList::default());
         };
-        // A loop rather than `collect` into a `Result`: the adapter cost a call and an unsized
-        // first allocation per list, and this runs for every TaskResult and ObjectInstruction.
-        let mut v = Vec::with_capacity(l.count);
         for k in 0..l.count {
-            let b = self.bytes_at(l.start + k, false)?;
-            v.push(self.sub(b));
+            self.bytes_at(l.start + k, false)?;
         }
-        Ok(v)
+        Ok(DataList::in_frame(self.frame, self.base, l.start, l.count))
     }
 
     fn task(&mut self, t: StructRef) -> F<Task> {
@@ -290,23 +287,19 @@ impl<'a> Reader<'a> {
         let mut ins = ObjectInstruction {
             kind,
             object_user: self.data(o, 0)?,
-            ids: Vec::new(),
-            types: Vec::new(),
-            names: Vec::new(),
-            sizes: Vec::new(),
+            ids: DataList::default(),
+            types: ScalarList::default(),
+            names: DataList::default(),
+            sizes: ScalarList::default(),
         };
         if let Some(m) = self.struct_field(o, 1)? {
             ins.ids = self.data_list(m, 0)?;
             if let Some(l) = self.list_field(m, 1, 3)? {
-                let from = self.base + l.start * 8;
-                ins.types = self.frame[from..from + 2 * l.count]
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect();
+                ins.types = ScalarList::in_frame(self.frame, self.base + l.start * 8, l.count);
             }
             ins.names = self.data_list(m, 2)?;
             if let Some(l) = self.list_field(m, 3, 5)? {
-                ins.sizes = (0..l.count).map(|k| self.word(l.start + k)).collect();
+                ins.sizes = ScalarList::in_frame(self.frame, self.base + l.start * 8, l.count);
             }
         }
         Ok(ins)

@@ -4,6 +4,7 @@ pub mod decode;
 pub mod encode;
 pub mod fast;
 pub mod frame;
+pub mod list;
 pub mod types;
 pub mod ws;
 

@@ -37,7 +37,7 @@ fn every_scheduler_input_round_trips() {
         task_id: b("t1"),
         result_type: ResultType::Failed,
         metadata: b("meta"),
-        results: vec![Bytes::from(vec![3u8; 32])],
+        results: vec![Bytes::from(vec![3u8; 32])].into(),
     };
     let graph = GraphTask {
         task_id: b("U"),
@@ -48,10 +48,10 @@ fn every_scheduler_input_round_trips() {
     let oi = ObjectInstruction {
         kind: InstructionType::Create,
         object_user: b("Client|abc"),
-        ids: vec![Bytes::from(vec![1u8; 32])],
-        types: vec![0],
-        names: vec![b("<serializer>")],
-        sizes: vec![42],
+        ids: vec![Bytes::from(vec![1u8; 32])].into(),
+        types: vec![0].into(),
+        names: vec![b("<serializer>")].into(),
+        sizes: vec![42].into(),
     };
     let ch = ClientHeartbeat {
         resource: Resource { cpu: 5, rss: 6 },
@@ -98,7 +98,12 @@ fn every_scheduler_input_round_trips() {
             },
         ),
         (
-            enc::task_result(b"t1", ResultType::Failed, b"meta", &result.results),
+            enc::task_result(
+                b"t1",
+                ResultType::Failed,
+                b"meta",
+                &result.results.to_owned_vec(),
+            ),
             Message::TaskResult(result.clone()),
         ),
         (

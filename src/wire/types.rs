@@ -3,6 +3,7 @@
 //! Byte fields are `Bytes` slices of the received frame (see `decode`), so ids and payloads are never copied.
 //! Only what the scheduler reads is kept; a Task is also kept as its raw frame so it can be forwarded
 //! to a worker unchanged.
+pub use super::list::{DataList, ScalarList};
 use bytes::Bytes;
 
 /// The 27 members of the 2.9.0 `Message` union, by discriminant.
@@ -143,7 +144,7 @@ pub struct TaskResult {
     pub task_id: Bytes,
     pub result_type: ResultType,
     pub metadata: Bytes,
-    pub results: Vec<Bytes>,
+    pub results: DataList,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,11 +173,11 @@ pub enum InstructionType {
 pub struct ObjectInstruction {
     pub kind: InstructionType,
     pub object_user: Bytes,
-    pub ids: Vec<Bytes>,
+    pub ids: DataList,
     /// 0 = serializer, 1 = object; shorter than `ids` when the sender sent fewer.
-    pub types: Vec<u16>,
-    pub names: Vec<Bytes>,
-    pub sizes: Vec<u64>,
+    pub types: ScalarList<u16>,
+    pub names: DataList,
+    pub sizes: ScalarList<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -101,11 +101,11 @@ impl Scheduler {
         );
         for id in victims {
             let mut copies = Vec::with_capacity(r.results.len());
-            for orig in &r.results {
+            for orig in r.results.iter() {
                 let new = fresh_object_id(orig, self.seeds.bytes16());
                 out.push(Output::Storage(StorageOp::Duplicate {
                     new: new.clone(),
-                    original: orig.clone(),
+                    original: Bytes::copy_from_slice(orig),
                 }));
                 let (kind, name, size) = self
                     .objects

@@ -28,14 +28,14 @@ impl Scheduler {
                     return;
                 };
                 for (i, id) in o.ids.iter().enumerate() {
-                    let kind = o.types.get(i).copied().unwrap_or(1);
-                    let name = o.names.get(i).map_or(&[][..], |n| &n[..]);
-                    let size = o.sizes.get(i).copied().unwrap_or(0);
+                    let kind = o.types.get(i).unwrap_or(1);
+                    let name = o.names.get(i).unwrap_or_default();
+                    let size = o.sizes.get(i).unwrap_or(0);
                     self.objects.create(id, creator.clone(), kind, name, size);
                 }
             }
             InstructionType::Delete => {
-                for id in &o.ids {
+                for id in o.ids.iter() {
                     self.objects.release(&o.object_user, id);
                 }
             }

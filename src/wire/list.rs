@@ -1,0 +1,276 @@
+//! Lists of a decoded message, read where they lie in the received frame.
+//!
+//! Why: building a `Vec` for each list cost an allocation, and a reference-count increment per
+//! element, for every TaskResult (its results) and ObjectInstruction (ids, types, names and sizes:
+//! four `Vec`s) — most of the allocations the scheduler made per task (callgrind, BENCHMARKS.md
+//! "Session 6"). The fast reader (`fast`) checks every element of a list when it accepts a message, then
+//! hands the list over as its place in the frame; the generic decoder, tests and the scheduler's own
+//! messages build lists in memory. Both read the same through `len`, `get` and `iter`.
+use bytes::Bytes;
+use std::fmt;
+
+/// A `List(Data)`.
+#[derive(Clone)]
+pub struct DataList(DataRepr);
+
+#[derive(Clone)]
+enum DataRepr {
+    Owned(Vec<Bytes>),
+    /// `count` list pointers from word `start` of the segment at byte `base` of `frame`; the fast
+    /// reader checked that each is null or a byte list inside the segment.
+    InFrame {
+        frame: Bytes,
+        base: usize,
+        start: usize,
+        count: usize,
+    },
+}
+
+impl DataList {
+    /// A list the fast reader checked element by element (see `DataRepr::InFrame`).
+    pub(crate) fn in_frame(frame: &Bytes, base: usize, start: usize, count: usize) -> DataList {
+        DataList(DataRepr::InFrame {
+            frame: frame.clone(),
+            base,
+            start,
+            count,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            DataRepr::Owned(v) => v.len(),
+            DataRepr::InFrame { count, .. } => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        match &self.0 {
+            DataRepr::Owned(v) => v.get(i).map(|b| &b[..]),
+            DataRepr::InFrame {
+                frame,
+                base,
+                start,
+                count,
+            } => (i < *count).then(|| element(frame, *base, start + i)),
+        }
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.len()).map(move |i| self.get(i).unwrap_or_default())
+    }
+
+    /// Each element in an allocation of its own, so that keeping them does not keep the frame.
+    pub fn to_owned_vec(&self) -> Vec<Bytes> {
+        self.iter().map(Bytes::copy_from_slice).collect()
+    }
+}
+
+/// The bytes the list pointer at `word` of the segment points at. The fast reader checked the
+/// pointer before handing the list over, so the fallbacks below are never taken; they keep a broken
+/// invariant from ending the process.
+fn element(frame: &[u8], base: usize, word: usize) -> &[u8] {
+    let at = base + word * 8;
+    let Some(p) = frame.get(at..at + 8) else {
+        debug_assert!(false, "list pointer outside the frame");
+        return &[];
+    };
+    let p = u64::from_le_bytes(p.try_into().expect("8 bytes"));
+    if p == 0 {
+        return &[];
+    }
+    let offset = ((p as u32 as i32) >> 2) as isize;
+    let target = word as isize + 1 + offset;
+    let len = (p >> 35) as usize;
+    let bytes = usize::try_from(target)
+        .ok()
+        .and_then(|t| frame.get(base + t * 8..base + t * 8 + len));
+    debug_assert!(bytes.is_some(), "checked byte list outside the frame");
+    bytes.unwrap_or_default()
+}
+
+impl From<Vec<Bytes>> for DataList {
+    fn from(v: Vec<Bytes>) -> DataList {
+        DataList(DataRepr::Owned(v))
+    }
+}
+
+impl FromIterator<Bytes> for DataList {
+    fn from_iter<I: IntoIterator<Item = Bytes>>(items: I) -> DataList {
+        DataList(DataRepr::Owned(items.into_iter().collect()))
+    }
+}
+
+impl Default for DataList {
+    fn default() -> DataList {
+        DataList(DataRepr::Owned(Vec::new()))
+    }
+}
+
+impl PartialEq for DataList {
+    fn eq(&self, other: &DataList) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for DataList {}
+
+impl fmt::Debug for DataList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(Bytes::copy_from_slice))
+            .finish()
+    }
+}
+
+/// A fixed-width little-endian element of a scalar list.
+pub trait Scalar: Copy + PartialEq + fmt::Debug {
+    const SIZE: usize;
+    fn read(b: &[u8]) -> Self;
+}
+
+impl Scalar for u16 {
+    const SIZE: usize = 2;
+    fn read(b: &[u8]) -> u16 {
+        u16::from_le_bytes([b[0], b[1]])
+    }
+}
+
+impl Scalar for u64 {
+    const SIZE: usize = 8;
+    fn read(b: &[u8]) -> u64 {
+        u64::from_le_bytes(b.try_into().expect("8 bytes"))
+    }
+}
+
+/// A `List(UInt16)` (or of an enum) or `List(UInt64)`.
+#[derive(Clone)]
+pub struct ScalarList<T: Scalar>(ScalarRepr<T>);
+
+#[derive(Clone)]
+enum ScalarRepr<T> {
+    Owned(Vec<T>),
+    /// `count` elements from byte `at` of `frame`, inside the segment (checked by the fast reader).
+    InFrame {
+        frame: Bytes,
+        at: usize,
+        count: usize,
+    },
+}
+
+impl<T: Scalar> ScalarList<T> {
+    pub(crate) fn in_frame(frame: &Bytes, at: usize, count: usize) -> ScalarList<T> {
+        debug_assert!(at + count * T::SIZE <= frame.len());
+        ScalarList(ScalarRepr::InFrame {
+            frame: frame.clone(),
+            at,
+            count,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            ScalarRepr::Owned(v) => v.len(),
+            ScalarRepr::InFrame { count, .. } => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> Option<T> {
+        match &self.0 {
+            ScalarRepr::Owned(v) => v.get(i).copied(),
+            ScalarRepr::InFrame { frame, at, count } => {
+                if i >= *count {
+                    return None;
+                }
+                let from = at + i * T::SIZE;
+                frame.get(from..from + T::SIZE).map(T::read)
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + '_ {
+        // `get` is `None` only past the end (or for a list the fast reader should have refused).
+        (0..self.len()).map(move |i| self.get(i).unwrap_or(T::read(&[0; 8])))
+    }
+}
+
+impl<T: Scalar> From<Vec<T>> for ScalarList<T> {
+    fn from(v: Vec<T>) -> ScalarList<T> {
+        ScalarList(ScalarRepr::Owned(v))
+    }
+}
+
+impl<T: Scalar> FromIterator<T> for ScalarList<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> ScalarList<T> {
+        ScalarList(ScalarRepr::Owned(items.into_iter().collect()))
+    }
+}
+
+impl<T: Scalar> Default for ScalarList<T> {
+    fn default() -> ScalarList<T> {
+        ScalarList(ScalarRepr::Owned(Vec::new()))
+    }
+}
+
+impl<T: Scalar> PartialEq for ScalarList<T> {
+    fn eq(&self, other: &ScalarList<T>) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl<T: Scalar> Eq for ScalarList<T> {}
+
+impl<T: Scalar> fmt::Debug for ScalarList<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A segment (no message header, `base` 8 skips a stand-in one) with a two-element data list:
+    /// word 1 -> word 3 ("abc"), word 2 null, and a u16 list at word 4.
+    fn frame() -> Bytes {
+        let mut w: Vec<u64> = vec![0; 6];
+        w[1] = 1 | (1 << 2) | (2 << 32) | (3 << 35); // offset 1: word 1 + 1 + 1 = word 3
+        w[2] = 0;
+        w[3] = 0x0063_6261;
+        w[4] = 0x0003_0002_0001;
+        Bytes::from(w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+    }
+
+    #[test]
+    fn in_frame_lists_read_like_owned_ones() {
+        let f = frame();
+        let d = DataList::in_frame(&f, 0, 1, 2);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.get(0), Some(&b"abc"[..]));
+        assert_eq!(d.get(1), Some(&b""[..]));
+        assert_eq!(d.get(2), None);
+        assert_eq!(
+            d,
+            DataList::from(vec![Bytes::from_static(b"abc"), Bytes::new()])
+        );
+        assert_ne!(d, DataList::from(vec![Bytes::from_static(b"abc")]));
+        let kept = d.to_owned_vec();
+        assert_eq!(kept[0], &b"abc"[..]);
+        assert!(!f.as_ptr_range().contains(&kept[0].as_ptr()));
+
+        let s = ScalarList::<u16>::in_frame(&f, 32, 3);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(s, ScalarList::from(vec![1u16, 2, 3]));
+        assert_eq!(s.get(3), None);
+        let l = ScalarList::<u64>::in_frame(&f, 24, 1);
+        assert_eq!(l.get(0), Some(0x0063_6261));
+    }
+}
