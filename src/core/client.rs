@@ -82,7 +82,14 @@ impl Clients {
     }
 
     pub fn add_task(&mut self, client: &Bytes) {
-        *self.tasks.entry(client.clone()).or_default() += 1;
+        // Not `entry(client.clone())`: the key clone (two reference-count updates) is only needed for a
+        // client's first task.
+        match self.tasks.get_mut(client) {
+            Some(n) => *n += 1,
+            None => {
+                self.tasks.insert(client.clone(), 1);
+            }
+        }
     }
 
     pub fn remove_task(&mut self, client: &Bytes) {

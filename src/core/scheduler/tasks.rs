@@ -186,9 +186,12 @@ impl Scheduler {
                 TaskState::BalanceCanceling
             }
             (Action::DeliverResult, Event::TaskResultReceived(r, raw)) => {
-                self.release(id);
-                let e = self.tasks.get(id).expect("checked above");
+                // `release` inline: the same lookup also reads where the result goes.
+                let e = self.tasks.get_mut(id).expect("checked above");
                 let (client, detached) = (e.source.clone(), e.detached);
+                if let Some((w, seq)) = e.holder.take() {
+                    self.workers.release(w, seq);
+                }
                 if !detached {
                     self.send(out, &client, Kind::TaskResult, raw);
                 } else {
@@ -273,12 +276,11 @@ impl Scheduler {
             }
             self.dispatch_queued(out);
         } else {
-            let worker = self
-                .tasks
-                .set_state(id, to)
-                .holder
-                .map(|(w, _)| self.workers.slab[w].id.clone());
-            self.publish_task(id, to, kind.name(), worker, out);
+            let holder = self.tasks.set_state(id, to).holder;
+            if self.monitors > 0 {
+                let worker = holder.map(|(w, _)| self.workers.slab[w].id.clone());
+                self.publish_task(id, to, kind.name(), worker, out);
+            }
         }
     }
 
