@@ -11,7 +11,7 @@ pub use large_frame::{
 };
 use large_frame::{LargeFrame, LARGE_FROM};
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 
 /// A fresh connection's receive buffer, and the least room a read is offered.
 const INITIAL_RBUF: usize = 16 * 1024;
@@ -23,9 +23,6 @@ const GROW_STEP: usize = 64 * 1024;
 const READ_BYTES_PER_TURN: usize = 4 << 20;
 /// An identity is a short string; a longer identity frame is refused before it is buffered.
 const MAX_IDENTITY: u64 = 4096;
-/// Buffers per `writev`: Linux's IOV_MAX. Under load a worker's queue holds hundreds of small frames
-/// (a header and a payload each); 64 per call made `writev` 74% of the scheduler's system calls.
-const MAX_IOVECS: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -247,13 +244,7 @@ impl Conn {
             return self.flush_tls();
         }
         while !self.wqueue.is_empty() {
-            let mut slices: [IoSlice<'_>; MAX_IOVECS] = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut n = 0;
-            for (i, b) in self.wqueue.iter().take(MAX_IOVECS).enumerate() {
-                slices[i] = IoSlice::new(if i == 0 { &b[self.woff..] } else { b });
-                n += 1;
-            }
-            match self.stream.write_vectored(&slices[..n]) {
+            match write_queue(&mut self.stream, &self.wqueue, self.woff) {
                 Ok(0) => return Err(ConnError::Eof),
                 Ok(mut written) => {
                     debug_assert!(written <= self.queued_bytes, "wrote more than was queued");
@@ -578,5 +569,7 @@ impl Conn {
 }
 
 mod large_frame;
+mod writev;
+use writev::write_queue;
 #[cfg(test)]
 mod tests;
