@@ -17,7 +17,8 @@ fn write_fuzz_seeds() {
         args: vec![TaskArg {
             is_task: true,
             data: Bytes::from_static(b"dep"),
-        }],
+        }]
+        .into(),
         capabilities: vec![Capability {
             name: "gpu".into(),
             value: -1,

@@ -100,7 +100,7 @@ fn fleet(c: Config, n: usize, tasks: usize) -> (Scheduler, Instant) {
             source: client.clone(),
             metadata: Bytes::from_static(&[0, 0, 0, 0, 0, 0]),
             func_object_id: Bytes::from(vec![1u8; 32]),
-            args: vec![],
+            args: vec![].into(),
             capabilities: vec![],
         };
         let frame = Bytes::from(enc::task(&task).to_vec());

@@ -154,7 +154,7 @@ fn task_msg(client: &Bytes, id: &str) -> Task {
         source: client.clone(),
         metadata: Bytes::new(),
         func_object_id: Bytes::from(vec![1; 32]),
-        args: vec![],
+        args: vec![].into(),
         capabilities: vec![],
     }
 }
@@ -539,10 +539,10 @@ fn graph_runs_in_dependency_order_rewrites_args_and_collects_intermediates() {
         panic!("b must be dispatched")
     };
     assert!(
-        !tb.args[0].is_task,
+        !tb.args.get(0).unwrap().is_task,
         "graph arguments are rewritten to object ids"
     );
-    assert_eq!(&tb.args[0].data[..1], b"a");
+    assert_eq!(&tb.args.get(0).unwrap().data[..1], b"a");
     sim.send(&w, result(b"b", true));
     sim.send(&w, result(b"c", true));
     let got = results_in(&sim.take(&c));

@@ -137,7 +137,7 @@ fn refused_events_are_counted_by_state_and_event_and_exposed_as_metrics() {
         source: Bytes::from_static(b"Client|1"),
         metadata: Bytes::new(),
         func_object_id: Bytes::from(vec![1; 32]),
-        args: vec![],
+        args: vec![].into(),
         capabilities: vec![],
     };
     send(&mut s, client, enc::task(&task));

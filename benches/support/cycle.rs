@@ -17,7 +17,8 @@ pub fn task(id: &[u8], client: &Bytes) -> Task {
         args: vec![scaler_rs::wire::TaskArg {
             is_task: false,
             data: Bytes::from(vec![2u8; 32]),
-        }],
+        }]
+        .into(),
         capabilities: vec![],
     }
 }

@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
                     source: client.clone(),
                     metadata: Bytes::new(),
                     func_object_id: Bytes::from(vec![1; 32]),
-                    args: vec![],
+                    args: vec![].into(),
                     capabilities: vec![],
                 };
                 Some((client, enc::task(&t)))

@@ -226,7 +226,8 @@ fn run_client(
         args: vec![TaskArg {
             is_task: false,
             data: arg,
-        }],
+        }]
+        .into(),
         capabilities: a.capabilities.clone(),
     };
     let t0 = Instant::now();
@@ -437,7 +438,8 @@ fn queued_rss(n: u64) {
         args: vec![TaskArg {
             is_task: false,
             data: Bytes::from(vec![2u8; 32]),
-        }],
+        }]
+        .into(),
         capabilities: vec![],
     };
     for i in 0..n {

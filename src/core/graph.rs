@@ -154,19 +154,21 @@ impl Graph {
     /// The node's task with every `task` argument replaced by that dependency's result object.
     fn rewritten(&self, id: &Bytes) -> Task {
         let mut t = self.nodes[id].task.clone();
-        for a in &mut t.args {
-            if a.is_task {
-                let data = self
-                    .nodes
-                    .get(&a.data)
-                    .and_then(|d| d.results.first().cloned())
-                    .unwrap_or_else(|| a.data.clone());
-                *a = TaskArg {
+        t.args = t
+            .args
+            .iter()
+            .map(|a| match a.is_task {
+                true => TaskArg {
                     is_task: false,
-                    data,
-                };
-            }
-        }
+                    data: self
+                        .nodes
+                        .get(&a.data)
+                        .and_then(|d| d.results.first().cloned())
+                        .unwrap_or(a.data),
+                },
+                false => a,
+            })
+            .collect();
         t
     }
 }
@@ -481,16 +483,16 @@ mod tests {
         assert!(matches!(done, NodeResult::Done { ref garbage, .. } if garbage.is_empty()));
         let (ready, _) = gs.take_ready(&b("g")).unwrap();
         assert_eq!(ids(&ready), vec![b("b")]);
-        let arg = &ready[0].args[0];
+        let arg = &ready[0].args.get(0).unwrap();
         assert_eq!((arg.is_task, &arg.data[..]), (false, &b"ra"[..]));
-        assert_eq!(ready[0].args[1].data, b("plain-object"));
+        assert_eq!(ready[0].args.get(1).unwrap().data, b("plain-object"));
 
         // b done: a is still needed by c, nothing to collect yet.
         gs.node_result(&b("b"), &vec![b("rb")].into());
         let (ready, _) = gs.take_ready(&b("g")).unwrap();
         assert_eq!(ids(&ready), vec![b("c")]);
-        let args: Vec<&[u8]> = ready[0].args.iter().map(|a| &a.data[..]).collect();
-        assert_eq!(args, vec![&b"ra"[..], b"rb", b"plain-object"]);
+        let args: Vec<Bytes> = ready[0].args.iter().map(|a| a.data).collect();
+        assert_eq!(args, vec![b("ra"), b("rb"), b("plain-object")]);
 
         // c done: a and b are intermediates nobody needs; c is a target and is kept.
         let NodeResult::Done {

@@ -327,7 +327,7 @@ pub fn state_object(objects: &Objects, tasks: &TaskTable, report_limit: usize) -
     if !largest.is_empty() && tasks.len() <= COUNT_LIMIT {
         for t in tasks.values().filter_map(|e| e.task()) {
             *uses.entry(t.func_object_id).or_default() += 1;
-            for a in t.args.into_iter().filter(|a| !a.is_task) {
+            for a in t.args.iter().filter(|a| !a.is_task) {
                 *uses.entry(a.data).or_default() += 1;
             }
         }

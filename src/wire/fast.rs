@@ -221,21 +221,19 @@ impl<'a> Reader<'a> {
     }
 
     fn task(&mut self, t: StructRef) -> F<Task> {
-        let mut args = Vec::new();
+        let mut args = ArgList::default();
         if let Some(l) = self.list_field(t, 4, 7)? {
-            args.reserve(l.count);
             for k in 0..l.count {
                 let a = Self::element(&l, k);
-                let is_task = match self.u16_field(a, 0) {
-                    0 => true,
-                    1 => false,
-                    _ => return Err(Decline),
-                };
-                args.push(TaskArg {
-                    is_task,
-                    data: self.data(a, 0)?,
-                });
+                if self.u16_field(a, 0) > 1 {
+                    return Err(Decline);
+                }
+                if a.ptr_count > 0 {
+                    self.bytes_at(a.ptrs, false)?;
+                }
             }
+            let (dw, pc) = l.elem.expect("struct list");
+            args = ArgList::in_frame(self.frame, self.base, l.start, l.count, l.step, dw, pc);
         }
         let mut capabilities = Vec::new();
         if let Some(l) = self.list_field(t, 5, 7)? {

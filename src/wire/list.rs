@@ -6,6 +6,7 @@
 //! "Session 6"). The fast reader (`fast`) checks every element of a list when it accepts a message, then
 //! hands the list over as its place in the frame; the generic decoder, tests and the scheduler's own
 //! messages build lists in memory. Both read the same through `len`, `get` and `iter`.
+use super::types::TaskArg;
 use bytes::Bytes;
 use std::fmt;
 
@@ -229,6 +230,144 @@ impl<T: Scalar> PartialEq for ScalarList<T> {
 impl<T: Scalar> Eq for ScalarList<T> {}
 
 impl<T: Scalar> fmt::Debug for ScalarList<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// A Task's `List(Argument)`.
+#[derive(Clone)]
+pub struct ArgList(ArgRepr);
+
+#[derive(Clone)]
+enum ArgRepr {
+    Owned(Vec<TaskArg>),
+    /// `count` structs of `step` words from word `start` of the segment at byte `base` of `frame`,
+    /// each a data section of `data_words` and pointers after it; the fast reader checked each
+    /// element's type and its data pointer.
+    InFrame {
+        frame: Bytes,
+        base: usize,
+        start: usize,
+        count: usize,
+        step: usize,
+        data_words: usize,
+        ptr_count: usize,
+    },
+}
+
+impl ArgList {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn in_frame(
+        frame: &Bytes,
+        base: usize,
+        start: usize,
+        count: usize,
+        step: usize,
+        data_words: usize,
+        ptr_count: usize,
+    ) -> ArgList {
+        ArgList(ArgRepr::InFrame {
+            frame: frame.clone(),
+            base,
+            start,
+            count,
+            step,
+            data_words,
+            ptr_count,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            ArgRepr::Owned(v) => v.len(),
+            ArgRepr::InFrame { count, .. } => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The argument at `i`; its data is a slice of the frame (as every decoded field is).
+    pub fn get(&self, i: usize) -> Option<TaskArg> {
+        match &self.0 {
+            ArgRepr::Owned(v) => v.get(i).cloned(),
+            ArgRepr::InFrame {
+                frame,
+                base,
+                start,
+                count,
+                step,
+                data_words,
+                ptr_count,
+            } => {
+                if i >= *count {
+                    return None;
+                }
+                let data = start + i * step;
+                // The type enum is the first u16 of the data section: 0 = task, 1 = object id.
+                let tag = if *data_words > 0 {
+                    frame
+                        .get(base + data * 8..base + data * 8 + 2)
+                        .map_or(0, u16::read)
+                } else {
+                    0
+                };
+                let bytes = if *ptr_count > 0 {
+                    element(frame, *base, data + data_words)
+                } else {
+                    &[]
+                };
+                Some(TaskArg {
+                    is_task: tag == 0,
+                    data: if bytes.is_empty() {
+                        Bytes::new()
+                    } else {
+                        frame.slice_ref(bytes)
+                    },
+                })
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = TaskArg> + '_ {
+        (0..self.len()).map(move |i| {
+            self.get(i).unwrap_or(TaskArg {
+                is_task: false,
+                data: Bytes::new(),
+            })
+        })
+    }
+}
+
+impl From<Vec<TaskArg>> for ArgList {
+    fn from(v: Vec<TaskArg>) -> ArgList {
+        ArgList(ArgRepr::Owned(v))
+    }
+}
+
+impl FromIterator<TaskArg> for ArgList {
+    fn from_iter<I: IntoIterator<Item = TaskArg>>(items: I) -> ArgList {
+        ArgList(ArgRepr::Owned(items.into_iter().collect()))
+    }
+}
+
+impl Default for ArgList {
+    fn default() -> ArgList {
+        ArgList(ArgRepr::Owned(Vec::new()))
+    }
+}
+
+impl PartialEq for ArgList {
+    fn eq(&self, other: &ArgList) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for ArgList {}
+
+impl fmt::Debug for ArgList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }

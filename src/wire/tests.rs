@@ -22,7 +22,8 @@ fn sample_task(id: &str) -> Task {
                 is_task: true,
                 data: b("t0"),
             },
-        ],
+        ]
+        .into(),
         capabilities: vec![Capability {
             name: "gpu".into(),
             value: -1,

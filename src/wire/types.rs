@@ -3,7 +3,7 @@
 //! Byte fields are `Bytes` slices of the received frame (see `decode`), so ids and payloads are never copied.
 //! Only what the scheduler reads is kept; a Task is also kept as its raw frame so it can be forwarded
 //! to a worker unchanged.
-pub use super::list::{DataList, ScalarList};
+pub use super::list::{ArgList, DataList, ScalarList};
 use bytes::Bytes;
 
 /// The 27 members of the 2.9.0 `Message` union, by discriminant.
@@ -128,7 +128,7 @@ pub struct Task {
     pub source: Bytes,
     pub metadata: Bytes,
     pub func_object_id: Bytes,
-    pub args: Vec<TaskArg>,
+    pub args: ArgList,
     pub capabilities: Vec<Capability>,
 }
 

@@ -85,7 +85,7 @@ pub fn healthy_at(addr: &Address, tag: &str) -> bool {
         source: c_id.clone(),
         metadata: Bytes::new(),
         func_object_id: Bytes::from(vec![1; 32]),
-        args: vec![],
+        args: vec![].into(),
         capabilities: vec![],
     };
     std::thread::sleep(Duration::from_millis(50));
