@@ -384,20 +384,23 @@ impl Server {
 
     fn on_frame(&mut self, now: Instant, key: usize, frame: Bytes, out: &mut Vec<Output>) {
         let conn = &self.conns[key];
-        let Some(id) = conn.identity.clone() else {
+        // Borrowed for the main socket's frames (the core reads `self.conns` not at all): no
+        // reference-count round trip per message.
+        let Some(id) = conn.identity.as_ref() else {
             return;
         };
         match conn.role {
             Role::Main => match crate::wire::decode(&frame) {
-                Ok(msg) => self.core.handle(now, &id, msg, &frame, out),
+                Ok(msg) => self.core.handle(now, id, msg, &frame, out),
                 Err(e) => out.push(Output::Close {
-                    peer: id,
+                    peer: id.clone(),
                     reason: e.to_string(),
                 }),
             },
             // Subscribers have nothing to say; anything they send is discarded unread.
             Role::Monitor | Role::Metrics => {}
             Role::Storage => {
+                let id = id.clone();
                 let route = Route {
                     own_identity: &self.identity,
                     conns: &mut self.conns,
