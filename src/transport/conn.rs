@@ -83,12 +83,10 @@ pub struct Conn {
     pub identity: Option<Bytes>,
     phase: Phase,
     rbuf: BytesMut,
-    wqueue: VecDeque<Bytes>,
+    wqueue: VecDeque<Chunk>,
     /// Bytes already written of the front buffer.
     woff: usize,
     queued_bytes: usize,
-    /// Arena the 8-byte length prefixes are cut from: one allocation per 512 frames, not per frame.
-    headers: BytesMut,
     /// Set for connections we initiated, until the socket reports connected.
     pub connecting: bool,
     /// TLS session of a `tls://` connection (plaintext YMQ runs inside it).
@@ -116,7 +114,6 @@ impl Conn {
             wqueue: VecDeque::new(),
             woff: 0,
             queued_bytes: 0,
-            headers: BytesMut::new(),
             connecting: false,
             tls: None,
             peer_closing: false,
@@ -124,7 +121,7 @@ impl Conn {
             ws: None,
             large: None,
         };
-        c.push(Bytes::from_static(&MAGIC));
+        c.push(Chunk::Shared(Bytes::from_static(&MAGIC)));
         c.queue_frame(own_identity.clone());
         c
     }
@@ -147,11 +144,11 @@ impl Conn {
         self.queued_bytes = 0;
         self.ws = Some(Box::new(layer));
         if let Some(r) = request {
-            self.push_now(r);
+            self.push_now(Chunk::Shared(r));
         }
         let ws = self.ws.as_mut().expect("just set");
         let magic = ws.magic();
-        self.push(magic);
+        self.push(Chunk::Shared(magic));
         self.queue_frame(own_identity.clone());
         self
     }
@@ -164,32 +161,35 @@ impl Conn {
         self.queued_bytes
     }
 
-    fn push(&mut self, b: Bytes) {
-        if b.is_empty() {
+    fn push(&mut self, c: Chunk) {
+        if c.is_empty() {
             return;
         }
         match self.ws.as_mut() {
-            None => self.push_now(b),
-            Some(ws) => {
-                let len = b.len();
-                match ws.hold(b) {
-                    Some(b) => self.push_now(b),
-                    None => self.queued_bytes += len,
-                }
+            Some(ws) if !ws.is_open() => {
+                // Only the magic and identity wait for the Upgrade: the copy is once per connection.
+                self.queued_bytes += c.len();
+                let held = match c {
+                    Chunk::Shared(b) => b,
+                    inline => Bytes::copy_from_slice(&inline),
+                };
+                let given_back = ws.hold(held);
+                debug_assert!(given_back.is_none(), "held while not open");
             }
+            _ => self.push_now(c),
         }
     }
 
     /// Queues past the WebSocket hold: Upgrade answers and control frames.
-    fn push_now(&mut self, b: Bytes) {
-        self.queued_bytes += b.len();
-        self.wqueue.push_back(b);
+    fn push_now(&mut self, c: Chunk) {
+        self.queued_bytes += c.len();
+        self.wqueue.push_back(c);
     }
 
     /// Queues bytes the WebSocket layer held until the Upgrade was done; `push` counted them when
     /// it handed them to the hold, so counting them again would inflate the not-reading figure.
     fn push_released(&mut self, b: Bytes) {
-        self.wqueue.push_back(b);
+        self.wqueue.push_back(Chunk::Shared(b));
     }
 
     // Inline, with plain YMQ first: this runs twice per task (the task to its worker, the result to
@@ -199,39 +199,23 @@ impl Conn {
         if self.ws.is_some() {
             return self.queue_ws_frame(payload);
         }
-        self.header_room(frame::HEADER_LEN);
-        self.headers
-            .extend_from_slice(&frame::header(payload.len()));
-        let header = self.headers.split_to(frame::HEADER_LEN).freeze();
-        self.push_now(header);
+        self.push_now(Chunk::inline(&[&frame::header(payload.len())]));
         if !payload.is_empty() {
-            self.push_now(payload);
-        }
-    }
-
-    /// Ensures `n` bytes of room in the header arena, starting a new one when this one is used up
-    /// (the frames already cut from it keep the old one alive).
-    #[inline]
-    fn header_room(&mut self, n: usize) {
-        if self.headers.capacity() - self.headers.len() < n {
-            self.headers = BytesMut::with_capacity(512 * frame::HEADER_LEN);
+            self.push_now(Chunk::Shared(payload));
         }
     }
 
     fn queue_ws_frame(&mut self, payload: Bytes) {
-        // Room for a WebSocket header (up to 10 bytes unmasked) in front of the length.
-        self.header_room(frame::HEADER_LEN + 10);
         let n = match self.ws.as_deref_mut() {
             Some(ws) if ws.is_client() => {
                 let m = ws.client_message(&payload);
-                self.push(m);
+                self.push(Chunk::Shared(m));
                 return;
             }
-            _ => WsLayer::server_header(&mut self.headers, payload.len()),
+            _ => WsLayer::server_header(payload.len()),
         };
-        let header = self.headers.split_to(n).freeze();
-        self.push(header);
-        self.push(payload);
+        self.push(n);
+        self.push(Chunk::Shared(payload));
     }
 
     pub fn has_pending_writes(&self) -> bool {
@@ -382,7 +366,7 @@ impl Conn {
                 .expect("checked above")
                 .receive(&mut buf[..n], &mut fx);
             for b in fx.send {
-                self.push_now(b);
+                self.push_now(Chunk::Shared(b));
             }
             for b in fx.release {
                 self.push_released(b);
@@ -571,5 +555,6 @@ impl Conn {
 mod large_frame;
 mod writev;
 use writev::write_queue;
+pub(in crate::transport) use writev::Chunk;
 #[cfg(test)]
 mod tests;

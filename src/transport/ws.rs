@@ -5,8 +5,8 @@
 //!   room of its receive buffer and [`WsLayer::receive`] turns them into YMQ bytes in place, so
 //!   the YMQ frame decoder and its zero-copy payload split see exactly what they see over tcp://.
 //! * Writing: each YMQ frame goes out as one binary message, as 2.9.0 sends. On the server side that is
-//!   a 2-10 byte WebSocket header written in front of the 8-byte YMQ length in the connection's
-//!   header arena ([`WsLayer::server_header`]), the payload untouched; on the client side (our link to
+//!   a 2-10 byte WebSocket header written in front of the 8-byte YMQ length in one inline buffer of
+//!   the send queue ([`WsLayer::server_header`]), the payload untouched; on the client side (our link to
 //!   an external object storage server) a masked copy ([`WsLayer::client_message`]).
 //! * Until the Upgrade is done, what the connection queues (its magic and identity) is held here and
 //!   released in order right after the `101` (server) or once the `101` arrived (client, RFC 6455 §4.1:
@@ -14,7 +14,7 @@
 //!   between whole messages.
 use crate::wire::frame;
 use crate::wire::ws::{Session, WsError};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::io;
 
 pub struct WsLayer {
@@ -177,13 +177,11 @@ impl WsLayer {
         self.session.is_client()
     }
 
-    /// Server side: appends to `arena` the WebSocket header and the YMQ length of a frame of
-    /// `payload_len` bytes; the payload follows unchanged as the rest of the message.
-    pub fn server_header(arena: &mut BytesMut, payload_len: usize) -> usize {
+    /// Server side: the WebSocket header and the YMQ length of a frame of `payload_len` bytes, as one
+    /// send-queue buffer; the payload follows unchanged as the rest of the message.
+    pub(super) fn server_header(payload_len: usize) -> super::conn::Chunk {
         let (h, n) = Session::server_message_header(frame::HEADER_LEN + payload_len);
-        arena.extend_from_slice(&h[..n]);
-        arena.extend_from_slice(&frame::header(payload_len));
-        n + frame::HEADER_LEN
+        super::conn::Chunk::inline(&[&h[..n], &frame::header(payload_len)])
     }
 
     /// Client side: one masked message holding the YMQ length and `payload` (a copy).
@@ -240,9 +238,7 @@ mod tests {
     #[test]
     fn frames_both_ways_after_the_upgrade() {
         let (mut c, mut s) = pair();
-        let mut arena = BytesMut::new();
-        let n = WsLayer::server_header(&mut arena, 5);
-        let mut wire = arena.split_to(n).to_vec();
+        let mut wire = WsLayer::server_header(5).to_vec();
         wire.extend(b"hello");
         let k = c.receive(&mut wire, &mut Effects::default()).unwrap();
         assert_eq!(&wire[..k], b"\x05\0\0\0\0\0\0\0hello");
