@@ -35,7 +35,11 @@ impl WorkerTasks {
     }
 
     fn find(&self, seq: u64) -> Option<usize> {
-        let i = self.entries.partition_point(|(s, _)| *s < seq);
+        // Results mostly come back in assignment order: the front first, before a binary search.
+        let i = match self.entries.front() {
+            Some((s, _)) if *s == seq => 0,
+            _ => self.entries.partition_point(|(s, _)| *s < seq),
+        };
         (self
             .entries
             .get(i)
