@@ -15,6 +15,7 @@
 //! Traversal: every region read is charged in words as `capnp`'s read limiter charges it, and the fast
 //! path declines above the segment's own size, far below the generic limit (8x the frame plus 4096
 //! words), so a pointer-amplification payload always ends in the generic decoder's error.
+use super::list::ArgShape;
 use super::types::*;
 use bytes::Bytes;
 
@@ -232,8 +233,15 @@ impl<'a> Reader<'a> {
                     self.bytes_at(a.ptrs, false)?;
                 }
             }
-            let (dw, pc) = l.elem.expect("struct list");
-            args = ArgList::in_frame(self.frame, self.base, l.start, l.count, l.step, dw, pc);
+            let (data_words, ptr_count) = l.elem.expect("struct list");
+            let shape = ArgShape {
+                base: self.base,
+                start: l.start,
+                step: l.step,
+                data_words,
+                ptr_count,
+            };
+            args = ArgList::in_frame(self.frame, l.count, shape);
         }
         let mut capabilities = Vec::new();
         if let Some(l) = self.list_field(t, 5, 7)? {

@@ -10,6 +10,55 @@ use super::types::TaskArg;
 use bytes::Bytes;
 use std::fmt;
 
+/// What every list has: its length; built in memory from a `Vec` or an iterator, empty by default, equal to another
+/// when their elements are (wherever each list's elements lie).
+macro_rules! owned_list {
+    ($list:ident $(<$t:ident: $bound:ident>)?, $repr:ident, $item:ty) => {
+        impl$(<$t: $bound>)? $list$(<$t>)? {
+            pub fn len(&self) -> usize {
+                match &self.0 {
+                    $repr::Owned(v) => v.len(),
+                    $repr::InFrame { count, .. } => *count,
+                }
+            }
+
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+        }
+
+        impl$(<$t: $bound>)? From<Vec<$item>> for $list$(<$t>)? {
+            fn from(v: Vec<$item>) -> Self {
+                $list($repr::Owned(v))
+            }
+        }
+
+        impl$(<$t: $bound>)? FromIterator<$item> for $list$(<$t>)? {
+            fn from_iter<I: IntoIterator<Item = $item>>(items: I) -> Self {
+                $list($repr::Owned(items.into_iter().collect()))
+            }
+        }
+
+        impl$(<$t: $bound>)? Default for $list$(<$t>)? {
+            fn default() -> Self {
+                $list($repr::Owned(Vec::new()))
+            }
+        }
+
+        impl$(<$t: $bound>)? PartialEq for $list$(<$t>)? {
+            fn eq(&self, other: &Self) -> bool {
+                self.iter().eq(other.iter())
+            }
+        }
+
+        impl$(<$t: $bound>)? Eq for $list$(<$t>)? {}
+    };
+}
+
+owned_list!(DataList, DataRepr, Bytes);
+owned_list!(ScalarList<T: Scalar>, ScalarRepr, T);
+owned_list!(ArgList, ArgRepr, TaskArg);
+
 /// A `List(Data)`.
 #[derive(Clone)]
 pub struct DataList(DataRepr);
@@ -36,17 +85,6 @@ impl DataList {
             start,
             count,
         })
-    }
-
-    pub fn len(&self) -> usize {
-        match &self.0 {
-            DataRepr::Owned(v) => v.len(),
-            DataRepr::InFrame { count, .. } => *count,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     pub fn get(&self, i: usize) -> Option<&[u8]> {
@@ -93,32 +131,6 @@ fn element(frame: &[u8], base: usize, word: usize) -> &[u8] {
     debug_assert!(bytes.is_some(), "checked byte list outside the frame");
     bytes.unwrap_or_default()
 }
-
-impl From<Vec<Bytes>> for DataList {
-    fn from(v: Vec<Bytes>) -> DataList {
-        DataList(DataRepr::Owned(v))
-    }
-}
-
-impl FromIterator<Bytes> for DataList {
-    fn from_iter<I: IntoIterator<Item = Bytes>>(items: I) -> DataList {
-        DataList(DataRepr::Owned(items.into_iter().collect()))
-    }
-}
-
-impl Default for DataList {
-    fn default() -> DataList {
-        DataList(DataRepr::Owned(Vec::new()))
-    }
-}
-
-impl PartialEq for DataList {
-    fn eq(&self, other: &DataList) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for DataList {}
 
 impl fmt::Debug for DataList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -173,17 +185,6 @@ impl<T: Scalar> ScalarList<T> {
         })
     }
 
-    pub fn len(&self) -> usize {
-        match &self.0 {
-            ScalarRepr::Owned(v) => v.len(),
-            ScalarRepr::InFrame { count, .. } => *count,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub fn get(&self, i: usize) -> Option<T> {
         match &self.0 {
             ScalarRepr::Owned(v) => v.get(i).copied(),
@@ -203,32 +204,6 @@ impl<T: Scalar> ScalarList<T> {
     }
 }
 
-impl<T: Scalar> From<Vec<T>> for ScalarList<T> {
-    fn from(v: Vec<T>) -> ScalarList<T> {
-        ScalarList(ScalarRepr::Owned(v))
-    }
-}
-
-impl<T: Scalar> FromIterator<T> for ScalarList<T> {
-    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> ScalarList<T> {
-        ScalarList(ScalarRepr::Owned(items.into_iter().collect()))
-    }
-}
-
-impl<T: Scalar> Default for ScalarList<T> {
-    fn default() -> ScalarList<T> {
-        ScalarList(ScalarRepr::Owned(Vec::new()))
-    }
-}
-
-impl<T: Scalar> PartialEq for ScalarList<T> {
-    fn eq(&self, other: &ScalarList<T>) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl<T: Scalar> Eq for ScalarList<T> {}
-
 impl<T: Scalar> fmt::Debug for ScalarList<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
@@ -242,51 +217,33 @@ pub struct ArgList(ArgRepr);
 #[derive(Clone)]
 enum ArgRepr {
     Owned(Vec<TaskArg>),
-    /// `count` structs of `step` words from word `start` of the segment at byte `base` of `frame`,
-    /// each a data section of `data_words` and pointers after it; the fast reader checked each
-    /// element's type and its data pointer.
+    /// `count` elements laid out as `shape` says; the fast reader checked each element's type and its
+    /// data pointer.
     InFrame {
         frame: Bytes,
-        base: usize,
-        start: usize,
         count: usize,
-        step: usize,
-        data_words: usize,
-        ptr_count: usize,
+        shape: ArgShape,
     },
 }
 
+/// Where a list of `Argument` structs lies in a frame: from word `start` of the segment at byte `base`,
+/// one struct every `step` words, each a data section of `data_words` and then its pointers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ArgShape {
+    pub base: usize,
+    pub start: usize,
+    pub step: usize,
+    pub data_words: usize,
+    pub ptr_count: usize,
+}
+
 impl ArgList {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn in_frame(
-        frame: &Bytes,
-        base: usize,
-        start: usize,
-        count: usize,
-        step: usize,
-        data_words: usize,
-        ptr_count: usize,
-    ) -> ArgList {
+    pub(crate) fn in_frame(frame: &Bytes, count: usize, shape: ArgShape) -> ArgList {
         ArgList(ArgRepr::InFrame {
             frame: frame.clone(),
-            base,
-            start,
             count,
-            step,
-            data_words,
-            ptr_count,
+            shape,
         })
-    }
-
-    pub fn len(&self) -> usize {
-        match &self.0 {
-            ArgRepr::Owned(v) => v.len(),
-            ArgRepr::InFrame { count, .. } => *count,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The argument at `i`; its data is a slice of the frame (as every decoded field is).
@@ -295,27 +252,22 @@ impl ArgList {
             ArgRepr::Owned(v) => v.get(i).cloned(),
             ArgRepr::InFrame {
                 frame,
-                base,
-                start,
                 count,
-                step,
-                data_words,
-                ptr_count,
+                shape: a,
             } => {
                 if i >= *count {
                     return None;
                 }
-                let data = start + i * step;
+                let data = a.start + i * a.step;
                 // The type enum is the first u16 of the data section: 0 = task, 1 = object id.
-                let tag = if *data_words > 0 {
-                    frame
-                        .get(base + data * 8..base + data * 8 + 2)
-                        .map_or(0, u16::read)
+                let at = a.base + data * 8;
+                let tag = if a.data_words > 0 {
+                    frame.get(at..at + 2).map_or(0, u16::read)
                 } else {
                     0
                 };
-                let bytes = if *ptr_count > 0 {
-                    element(frame, *base, data + data_words)
+                let bytes = if a.ptr_count > 0 {
+                    element(frame, a.base, data + a.data_words)
                 } else {
                     &[]
                 };
@@ -340,32 +292,6 @@ impl ArgList {
         })
     }
 }
-
-impl From<Vec<TaskArg>> for ArgList {
-    fn from(v: Vec<TaskArg>) -> ArgList {
-        ArgList(ArgRepr::Owned(v))
-    }
-}
-
-impl FromIterator<TaskArg> for ArgList {
-    fn from_iter<I: IntoIterator<Item = TaskArg>>(items: I) -> ArgList {
-        ArgList(ArgRepr::Owned(items.into_iter().collect()))
-    }
-}
-
-impl Default for ArgList {
-    fn default() -> ArgList {
-        ArgList(ArgRepr::Owned(Vec::new()))
-    }
-}
-
-impl PartialEq for ArgList {
-    fn eq(&self, other: &ArgList) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for ArgList {}
 
 impl fmt::Debug for ArgList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
