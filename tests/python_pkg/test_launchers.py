@@ -192,6 +192,16 @@ def test_scaler_scheduler_command_becomes_scaler_rs(tmp_path):
         _wait_for(lambda: os.path.realpath(f"/proc/{process.pid}/exe") == BINARY, 30, "the exec of scaler-rs")
         argv = psutil.Process(process.pid).cmdline()
         assert argv[argv.index("--worker-timeout-seconds") + 1] == "9"
+        # Listening means its signal handlers are in place (they come first): a SIGTERM sent right after
+        # the exec could otherwise land before them, and end it with -15 instead of a clean stop.
+        _wait_for(
+            lambda: any(
+                c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                for c in psutil.Process(process.pid).net_connections(kind="inet")
+            ),
+            30,
+            "scaler-rs to listen",
+        )
     finally:
         process.terminate()
         code = process.wait(30)
