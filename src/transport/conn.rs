@@ -206,7 +206,7 @@ impl Conn {
     }
 
     fn queue_ws_frame(&mut self, payload: Bytes) {
-        let n = match self.ws.as_deref_mut() {
+        let header = match self.ws.as_deref_mut() {
             Some(ws) if ws.is_client() => {
                 let m = ws.client_message(&payload);
                 self.push(Chunk::Shared(m));
@@ -214,7 +214,7 @@ impl Conn {
             }
             _ => WsLayer::server_header(payload.len()),
         };
-        self.push(n);
+        self.push(header);
         self.push(Chunk::Shared(payload));
     }
 
