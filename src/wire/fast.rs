@@ -66,11 +66,8 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Target word index of the pointer at word `at` with offset bits of `p`.
     fn target(at: usize, p: u64) -> F<usize> {
-        let offset = ((p as u32 as i32) >> 2) as isize;
-        let t = at as isize + 1 + offset;
-        usize::try_from(t).map_err(|_| Decline)
+        pointer_target(at, p).ok_or(Decline)
     }
 
     fn pointer(&self, s: StructRef, i: usize) -> Option<(usize, u64)> {
@@ -310,6 +307,14 @@ impl<'a> Reader<'a> {
         }
         Ok(ins)
     }
+}
+
+/// Target word index of the pointer at word `at` with offset bits of `p` (also how `wire::list` reads
+/// the pointers this reader checked).
+#[inline]
+pub(super) fn pointer_target(at: usize, p: u64) -> Option<usize> {
+    let offset = ((p as u32 as i32) >> 2) as isize;
+    usize::try_from(at as isize + 1 + offset).ok()
 }
 
 /// Decodes `frame` if it is a single-segment Task, TaskResult or ObjectInstruction this reader fully

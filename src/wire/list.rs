@@ -10,8 +10,8 @@ use super::types::TaskArg;
 use bytes::Bytes;
 use std::fmt;
 
-/// What every list has: its length; built in memory from a `Vec` or an iterator, empty by default, equal to another
-/// when their elements are (wherever each list's elements lie).
+/// What every list has: its length; built in memory from a `Vec` or an iterator, empty by default,
+/// equal to another when their elements are (wherever each list's elements lie).
 macro_rules! owned_list {
     ($list:ident $(<$t:ident: $bound:ident>)?, $repr:ident, $item:ty) => {
         impl$(<$t: $bound>)? $list$(<$t>)? {
@@ -122,11 +122,8 @@ fn element(frame: &[u8], base: usize, word: usize) -> &[u8] {
     if p == 0 {
         return &[];
     }
-    let offset = ((p as u32 as i32) >> 2) as isize;
-    let target = word as isize + 1 + offset;
     let len = (p >> 35) as usize;
-    let bytes = usize::try_from(target)
-        .ok()
+    let bytes = super::fast::pointer_target(word, p)
         .and_then(|t| frame.get(base + t * 8..base + t * 8 + len));
     debug_assert!(bytes.is_some(), "checked byte list outside the frame");
     bytes.unwrap_or_default()
