@@ -261,7 +261,7 @@ pub fn render(s: &Scheduler, t: &TransportStats) -> String {
     t.processing_hist.render(
         &mut o,
         "scaler_processing_seconds",
-        "Time spent decoding, handling and routing the frames of one socket read (no socket calls).",
+        "Time spent on one socket read and on decoding, handling and routing its frames (writes excluded).",
     );
     o.push_str("# EOF\n");
     o
