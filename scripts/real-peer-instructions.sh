@@ -7,6 +7,8 @@
 # no-op tasks and LATENCY_TASKS one at a time (scripts/real_peer_bench.py); "per task" divides the whole
 # process's instructions (start-up included) by all of those tasks.
 #   scripts/real-peer-instructions.sh BIN [BIN...]      TASKS (1000)  LATENCY_TASKS (200)  ROUNDS (1)
+#   KIND=rs+oss: the scheduler with 2.9.0's external object storage server instead (the forwarder's
+#   arrangement), so only the scheduler's own work is counted.
 #   KEEP=1 keeps the callgrind files (their directory is printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,7 @@ VENV="$(scripts/python-env.sh | tail -1)"
 TASKS=${TASKS:-1000}
 LATENCY_TASKS=${LATENCY_TASKS:-200}
 ROUNDS=${ROUNDS:-1}
+KIND=${KIND:-rs}
 OUT=$(mktemp -d)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$OUT"' EXIT
 total=$((200 + 2 * TASKS + LATENCY_TASKS))
@@ -33,7 +36,7 @@ for round in $(seq 1 "$ROUNDS"); do
         printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s %s "$@"\n' "$cg" "$(realpath "$bin")" > "$wrap"
         chmod +x "$wrap"
         "$VENV/bin/python" scripts/real_peer_bench.py --venv "$VENV" --tasks "$TASKS" \
-            --latency-tasks "$LATENCY_TASKS" --scheduler "b$i=rs:$wrap" > "$OUT/r${round}b$i.bench" 2>&1 \
+            --latency-tasks "$LATENCY_TASKS" --scheduler "b$i=$KIND:$wrap" > "$OUT/r${round}b$i.bench" 2>&1 \
             || { echo "harness failed against $bin:" >&2; tail -20 "$OUT/r${round}b$i.bench" >&2; exit 1; }
         for _ in $(seq 1 100); do [ -s "$cg" ] && break; sleep 0.1; done
         ir=$(callgrind_annotate "$cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')

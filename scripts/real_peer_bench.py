@@ -113,6 +113,12 @@ def proc_user_system_seconds(pid):
     return int(rest[11]) / CLK_TCK, int(rest[12]) / CLK_TCK
 
 
+def proc_minor_faults(pid):
+    """Minor page faults of the process (a fault is a kernel entry, and under a hypervisor often an exit)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def proc_wakeups(pid):
     """Voluntary context switches summed over the process's threads."""
     total = 0
@@ -282,6 +288,7 @@ def bench_one(args, label, kind, command, logdir, with_strace):
                 oss0 = proc_cpu_seconds(cluster.oss_pid) if cluster.oss_pid else 0
                 cpu0 = proc_cpu_seconds(cluster.pid)
                 (u0, s0), wake0, t0 = proc_user_system_seconds(cluster.pid), proc_wakeups(cluster.pid), time.perf_counter()
+                faults0 = proc_minor_faults(cluster.pid)
                 perf = None
                 if args.perf:
                     perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-g", "-p",
@@ -292,10 +299,12 @@ def bench_one(args, label, kind, command, logdir, with_strace):
                     perf.send_signal(signal.SIGINT)
                     perf.wait()
                 t1, (u1, s1), wake1 = time.perf_counter(), proc_user_system_seconds(cluster.pid), proc_wakeups(cluster.pid)
+                faults1 = proc_minor_faults(cluster.pid)
                 cpu1 = proc_cpu_seconds(cluster.pid)
                 oss1 = proc_cpu_seconds(cluster.oss_pid) if cluster.oss_pid else 0
                 r = {"tasks": n, "tasks_per_s": n / (t1 - t0), "cpu_us_per_task": (cpu1 - cpu0) * 1e6 / n,
                      "wakeups_per_task": (wake1 - wake0) / n,
+                     "page_faults_per_task": (faults1 - faults0) / n,
                      # the user/system split is only known in ticks: the share of those ticks
                      "system_share": (s1 - s0) / max(u1 - u0 + s1 - s0, 1e-9),
                      "oss_cpu_us_per_task": (oss1 - oss0) * 1e6 / n if cluster.oss_pid else None}
@@ -490,8 +499,8 @@ def main():
 
 def report(all_results, workloads):
     print("| round | scheduler | workload | tasks/s | sched CPU µs/task | + external storage CPU µs/task | "
-          "kernel share | wake-ups/task | latency p50 / p99 µs |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "kernel share | wake-ups/task | page faults/task | latency p50 / p99 µs |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for e in all_results:
         if e["round"] == "strace":
             continue
@@ -503,7 +512,7 @@ def report(all_results, workloads):
             oss = f"{oss:.1f}" if oss is not None else "- (embedded)"
             print(f"| {e['round']} | {e['scheduler']} | {w} | {r['tasks_per_s']:.0f} | {r['cpu_us_per_task']:.1f} | {oss} | "
                   f"{100 * r['system_share']:.0f}% | "
-                  f"{r['wakeups_per_task']:.2f} | {lat} |")
+                  f"{r['wakeups_per_task']:.2f} | {r.get('page_faults_per_task', float('nan')):.2f} | {lat} |")
     traced = [e for e in all_results if e["round"] == "strace"]
     if traced:
         print("\nSystem calls per task (separate pass under strace -c -f; kinds >= 0.05 per task):\n")

@@ -25,7 +25,7 @@ cargo test --release --lib --bins --tests -- --nocapture 2>&1 | tee target/test.
 # hostile-peer tests against the debug binary (the transport's accounting debug_assert!s over real sockets).
 step "debug-profile pass: unit tests, simulation, FSM, hostile peers with debug_assert!s on"
 cargo test --lib --test simulation --test task_fsm --test hostile_peers --test hostile_storage \
-    --test hostile_memory --test hostile_ws 2>&1 | tee target/test-debug.log
+    --test hostile_memory --test hostile_ws --test embedded_storage 2>&1 | tee target/test-debug.log
 
 step "python path: pip wheel of the checkout, fresh venv, Scaler's launchers on scaler-rs"
 scripts/python-package-test.sh 2>&1 | tee target/test-python.log

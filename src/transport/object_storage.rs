@@ -6,6 +6,7 @@ use super::conn::Conn;
 use super::storage_link::StorageLink;
 use crate::core::{Scheduler, StorageOp};
 use crate::storage::header::HeaderError;
+use crate::storage::server::Replies;
 use crate::storage::{ClientCodec, ObjectStorage, StorageError};
 use bytes::Bytes;
 use log::error;
@@ -20,6 +21,8 @@ enum Backend {
 pub struct ObjectStorageSide {
     backend: Backend,
     codec: ClientCodec,
+    /// The embedded server's replies to one frame; kept to reuse its allocation.
+    replies: Replies,
 }
 
 /// What delivering replies needs from the loop: the scheduler's own identity (replies to it go to the
@@ -37,6 +40,7 @@ impl ObjectStorageSide {
         ObjectStorageSide {
             backend: Backend::Embedded(storage),
             codec: ClientCodec::default(),
+            replies: Replies::new(),
         }
     }
 
@@ -44,6 +48,7 @@ impl ObjectStorageSide {
         ObjectStorageSide {
             backend: Backend::External(link),
             codec: ClientCodec::default(),
+            replies: Replies::new(),
         }
     }
 
@@ -61,13 +66,13 @@ impl ObjectStorageSide {
         }
     }
 
-    /// A request frame from a peer of the embedded server. Replies are routed even when the frame
-    /// is refused (earlier frames of the same read may have completed requests); on an error the
-    /// caller closes the peer.
+    /// A request frame from the embedded server's peer on connection `key`. Replies are routed even
+    /// when the frame is refused (earlier frames of the same read may have completed requests); on an
+    /// error the caller closes the peer.
     pub fn on_peer_frame(
         &mut self,
         now: Instant,
-        peer: &Bytes,
+        (key, peer): (usize, &Bytes),
         frame: Bytes,
         route: Route<'_>,
     ) -> Result<(), StorageError> {
@@ -75,9 +80,8 @@ impl ObjectStorageSide {
             debug_assert!(false, "a storage peer without an embedded server");
             return Ok(());
         };
-        let mut replies = Vec::new();
-        let res = storage.on_frame(now, peer, frame, &mut replies);
-        deliver(&mut self.codec, replies, route);
+        let res = storage.on_frame(now, peer, frame, &mut self.replies);
+        deliver(&mut self.codec, &mut self.replies, Some((key, peer)), route);
         res
     }
 
@@ -94,14 +98,14 @@ impl ObjectStorageSide {
         let frames = self.codec.request(op);
         match &mut self.backend {
             Backend::Embedded(storage) => {
-                let mut replies = Vec::new();
                 for f in frames {
                     // Our own requests are well-formed; an error here would be a bug in the builders.
-                    if let Err(e) = storage.on_frame(now, route.own_identity, f, &mut replies) {
+                    if let Err(e) = storage.on_frame(now, route.own_identity, f, &mut self.replies)
+                    {
                         error!("embedded object storage refused the scheduler's own request: {e}");
                     }
                 }
-                deliver(&mut self.codec, replies, route);
+                deliver(&mut self.codec, &mut self.replies, None, route);
             }
             Backend::External(link) => {
                 if let Some(k) = link.send(route.conns, frames) {
@@ -125,9 +129,21 @@ impl ObjectStorageSide {
     }
 }
 
-fn deliver(codec: &mut ClientCodec, replies: Vec<(Bytes, Bytes)>, route: Route<'_>) {
-    for (peer, frame) in replies {
-        if peer == *route.own_identity {
+/// Sends the embedded server's replies. Most answer the frame's sender, `requester` (its connection
+/// and identity): those go to its connection without a lookup by identity. The server's replies hold
+/// clones of the identity it was given, so comparing pointers recognises them.
+fn deliver(
+    codec: &mut ClientCodec,
+    replies: &mut Replies,
+    requester: Option<(usize, &Bytes)>,
+    route: Route<'_>,
+) {
+    for (peer, frame) in replies.drain(..) {
+        if let Some((k, id)) = requester.filter(|(_, id)| same_bytes(id, &peer)) {
+            debug_assert_eq!(route.binder.lookup(Namespace::Storage, id), Some(k));
+            route.conns[k].queue_frame(frame);
+            route.dirty.push(k);
+        } else if peer == *route.own_identity {
             match codec.on_frame(&frame) {
                 Ok(Some(info)) => route.core.on_storage_info(info),
                 Ok(None) => {}
@@ -138,4 +154,9 @@ fn deliver(codec: &mut ClientCodec, replies: Vec<(Bytes, Bytes)>, route: Route<'
             route.dirty.push(k);
         }
     }
+}
+
+/// The same bytes in memory (a clone of one `Bytes`); equal contents elsewhere do not count.
+fn same_bytes(a: &Bytes, b: &Bytes) -> bool {
+    a.as_ptr() == b.as_ptr() && a.len() == b.len()
 }

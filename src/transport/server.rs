@@ -417,7 +417,7 @@ impl Server {
                     dirty: &mut self.dirty,
                     core: &mut self.core,
                 };
-                if let Err(e) = self.storage.on_peer_frame(now, &id, frame, route) {
+                if let Err(e) = self.storage.on_peer_frame(now, (key, &id), frame, route) {
                     warn!(
                         "closing object storage peer {}: {e}",
                         String::from_utf8_lossy(&id)

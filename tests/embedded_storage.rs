@@ -1,0 +1,72 @@
+//! The embedded object storage server over loopback: replies reach the peer that asked, also when
+//! the answer was parked and another peer's request completes it, and also when the asker reconnected
+//! under the same identity in between (2.9.0 answers parked requests by identity).
+mod common;
+use common::Scheduler;
+use scaler_rs::storage::header::{decode_response, ResponseType};
+use scaler_rs::storage::{delete_request, get_request, set_request};
+use scaler_rs::tools::peer::Peer;
+use std::time::Duration;
+
+fn storage_peer(s: &Scheduler, identity: &[u8]) -> Peer {
+    let p = Peer::connect(([127, 0, 0, 1], s.port + 1).into(), identity).unwrap();
+    p.stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    p
+}
+
+/// The next reply header's (type, request id), and its payload frame if it announces one.
+fn reply(p: &mut Peer) -> (ResponseType, u64, Option<Vec<u8>>) {
+    let h = decode_response(&p.recv().unwrap().expect("a reply")).unwrap();
+    let payload = (h.payload_length > 0).then(|| p.recv().unwrap().unwrap().to_vec());
+    (h.kind, h.response_id, payload)
+}
+
+fn set(p: &mut Peer, id: &[u8; 32], payload: &'static [u8], request_id: u64) {
+    let (h, body) = set_request(id, bytes::Bytes::from_static(payload), request_id);
+    p.send(&h).unwrap();
+    p.send(&body).unwrap();
+}
+
+#[test]
+fn replies_reach_the_asker_including_parked_answers_and_reconnected_askers() {
+    let s = Scheduler::start(&[]);
+    let (x, y, z) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    let mut a = storage_peer(&s, b"peer-a");
+    let mut b = storage_peer(&s, b"peer-b");
+
+    // A's get of a missing object waits; B's set answers B and completes A's get.
+    a.send(&get_request(&x, 11)).unwrap();
+    set(&mut b, &x, b"hello", 21);
+    assert_eq!(reply(&mut b), (ResponseType::SetOk, 21, None));
+    assert_eq!(
+        reply(&mut a),
+        (ResponseType::GetOk, 11, Some(b"hello".to_vec()))
+    );
+
+    // Direct answers go to whoever asked, interleaved.
+    b.send(&get_request(&x, 22)).unwrap();
+    a.send(&delete_request(&y, 12)).unwrap();
+    assert_eq!(reply(&mut a), (ResponseType::DelNotExists, 12, None));
+    assert_eq!(
+        reply(&mut b),
+        (ResponseType::GetOk, 22, Some(b"hello".to_vec()))
+    );
+
+    // A parks a get, leaves, comes back under the same identity: the answer finds the new connection.
+    a.send(&get_request(&z, 13)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(a);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut a2 = storage_peer(&s, b"peer-a");
+    set(&mut b, &z, b"late", 23);
+    assert_eq!(reply(&mut b), (ResponseType::SetOk, 23, None));
+    assert_eq!(
+        reply(&mut a2),
+        (ResponseType::GetOk, 13, Some(b"late".to_vec()))
+    );
+    let mut s = s;
+    assert!(s.alive());
+    assert_eq!(s.terminate(), Some(0));
+}
