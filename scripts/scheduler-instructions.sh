@@ -6,6 +6,8 @@
 #   scripts/scheduler-instructions.sh BIN [BIN...]
 #   TASKS (default 30000), WORKERS (2), WINDOW (1000), ROUNDS (1): each round measures every binary once.
 #   BENCH: the load generator (default target/release/scaler-rs-bench, built if missing).
+#   SETTLE (3): seconds between the load's end and the scheduler's stop (its clients' objects are deleted
+#   in between; SETTLE=0 measures without that, as before 2026-12-02).
 #   KEEP=1 keeps the callgrind files (their directory is printed) for callgrind_annotate diffs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,7 @@ TASKS=${TASKS:-30000}
 WORKERS=${WORKERS:-2}
 WINDOW=${WINDOW:-1000}
 ROUNDS=${ROUNDS:-1}
+SETTLE=${SETTLE:-3}
 BENCH=${BENCH:-target/release/scaler-rs-bench}
 [ -x "$BENCH" ] || cargo build --release --bin scaler-rs-bench -q
 OUT=$(mktemp -d)
@@ -50,6 +53,10 @@ measure() { # BIN LABEL -> prints instructions
     done
     "$BENCH" --scheduler "tcp://127.0.0.1:$port" --workers "$WORKERS" --tasks "$TASKS" --window "$WINDOW" \
         > "$OUT/$label.bench" 2>&1 || { echo "bench failed against $bin:" >&2; cat "$OUT/$label.bench" >&2; exit 1; }
+    # The load generator's clients leave at its end, and the scheduler then deletes their objects (one
+    # per task, on every worker and in the storage): real per-task work, which a stop right away cut
+    # off in some runs and not in others (10,4xx vs ~13,400 per task). Let it finish first.
+    sleep "$SETTLE"
     kill -TERM "$SCHED_PID"
     wait "$SCHED_PID" || true
     SCHED_PID=

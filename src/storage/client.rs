@@ -60,6 +60,22 @@ pub fn info_request(request_id: u64) -> Bytes {
     })
 }
 
+/// One of the scheduler's requests: its header, and the payload frame that set and duplicate carry.
+/// Kept decoded, so that the embedded server takes it as it is and only an external server's link
+/// pays for the encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub header: RequestHeader,
+    pub payload: Option<Bytes>,
+}
+
+impl Request {
+    /// The frames on the wire: the header, then the payload frame if there is one.
+    pub fn into_frames(self) -> (Bytes, Option<Bytes>) {
+        (header::encode_request(&self.header), self.payload)
+    }
+}
+
 /// Builds the scheduler's requests and reads the replies (only infoGetTotal carries data it uses).
 #[derive(Debug, Default)]
 pub struct ClientCodec {
@@ -69,21 +85,36 @@ pub struct ClientCodec {
 }
 
 impl ClientCodec {
-    /// The frames of one request (a header, and a payload frame for set and duplicate).
-    pub fn request(&mut self, op: StorageOp) -> Vec<Bytes> {
+    /// The scheduler's next request, numbered.
+    pub fn request(&mut self, op: StorageOp) -> Request {
         self.next_id += 1;
-        let id = self.next_id;
+        let request_id = self.next_id;
+        let header = |id: &[u8], payload_length: u64, kind| RequestHeader {
+            object_id: object_id(id),
+            payload_length,
+            request_id,
+            kind,
+        };
         match op {
-            StorageOp::Delete(obj) => vec![delete_request(&object_id(&obj), id)],
+            StorageOp::Delete(obj) => Request {
+                header: header(&obj, 0, RequestType::Delete),
+                payload: None,
+            },
             StorageOp::Duplicate { new, original } => {
-                let (h, p) = duplicate_request(&object_id(&new), &object_id(&original), id);
-                vec![h, p]
+                let payload = header::encode_object_id(&object_id(&original));
+                Request {
+                    header: header(&new, payload.len() as u64, RequestType::Duplicate),
+                    payload: Some(payload),
+                }
             }
-            StorageOp::Info => vec![info_request(id)],
-            StorageOp::Set { id: obj, payload } => {
-                let (h, p) = set_request(&object_id(&obj), payload, id);
-                vec![h, p]
-            }
+            StorageOp::Info => Request {
+                header: header(&[], 0, RequestType::InfoGetTotal),
+                payload: None,
+            },
+            StorageOp::Set { id, payload } => Request {
+                header: header(&id, payload.len() as u64, RequestType::Set),
+                payload: Some(payload),
+            },
         }
     }
 
@@ -173,19 +204,33 @@ mod tests {
     #[test]
     fn requests_carry_increasing_ids_and_their_payload_frames() {
         let mut c = ClientCodec::default();
-        assert_eq!(c.request(StorageOp::Info).len(), 1);
+        assert_eq!(c.request(StorageOp::Info).into_frames().1, None);
+        let del = c.request(StorageOp::Delete(Bytes::from_static(b"x")));
+        assert_eq!(del.payload, None);
         assert_eq!(
-            c.request(StorageOp::Delete(Bytes::from_static(b"x"))).len(),
-            1
+            &del.header.object_id[..2],
+            b"x\0",
+            "short ids are zero-padded"
         );
         let dup = c.request(StorageOp::Duplicate {
             new: Bytes::from(vec![1; 32]),
             original: Bytes::from(vec![2; 32]),
         });
-        assert_eq!(dup.len(), 2);
-        let h = header::decode_request(&dup[0]).unwrap();
+        let (h, p) = dup.clone().into_frames();
+        let h = header::decode_request(&h).unwrap();
+        assert_eq!(h, dup.header);
         assert_eq!(h.request_id, 3);
         assert_eq!(h.kind, RequestType::Duplicate);
-        assert_eq!(header::decode_object_id(&dup[1]).unwrap(), [2; 32]);
+        assert_eq!(h.object_id, [1; 32]);
+        let p = p.unwrap();
+        assert_eq!(h.payload_length, p.len() as u64);
+        assert_eq!(header::decode_object_id(&p).unwrap(), [2; 32]);
+        let set = c.request(StorageOp::Set {
+            id: Bytes::from(vec![4; 32]),
+            payload: Bytes::from_static(b"abc"),
+        });
+        assert_eq!(set.header.payload_length, 3);
+        assert_eq!(set.header.kind, RequestType::Set);
+        assert_eq!(set.into_frames().1.as_deref(), Some(&b"abc"[..]));
     }
 }

@@ -11,7 +11,7 @@ pub mod header;
 pub mod server;
 
 pub use client::{
-    delete_request, duplicate_request, get_request, info_request, set_request, ClientCodec,
+    delete_request, duplicate_request, get_request, info_request, set_request, ClientCodec, Request,
 };
 pub use header::ObjectId;
 pub use server::{ObjectStorage, StorageError, StorageInfo, StorageLimits};

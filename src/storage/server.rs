@@ -150,6 +150,29 @@ impl ObjectStorage {
             );
         }
         let h = header::decode_request(&frame).map_err(StorageError::BadHeader)?;
+        self.on_header(now, peer, h, out);
+        Ok(())
+    }
+
+    /// A request already decoded (the scheduler's own, to its embedded server): the header, then
+    /// the payload frame if there is one, exactly as if both had come as frames.
+    pub fn on_request(
+        &mut self,
+        now: Instant,
+        peer: &Bytes,
+        h: RequestHeader,
+        payload: Option<Bytes>,
+        out: &mut Replies,
+    ) -> Result<(), StorageError> {
+        debug_assert!(!self.partial.contains_key(peer), "own requests come whole");
+        self.on_header(now, peer, h, out);
+        match payload {
+            Some(p) => self.on_frame(now, peer, p, out),
+            None => Ok(()),
+        }
+    }
+
+    fn on_header(&mut self, now: Instant, peer: &Bytes, h: RequestHeader, out: &mut Replies) {
         match h.kind {
             RequestType::Set | RequestType::Duplicate
                 if h.payload_length > self.limits.max_payload =>
@@ -211,7 +234,6 @@ impl ObjectStorage {
                 out.push((peer.clone(), payload));
             }
         }
-        Ok(())
     }
 
     /// Forgets the half-received request of a peer that went away. Its parked requests stay.

@@ -95,20 +95,19 @@ impl ObjectStorageSide {
 
     /// One of the scheduler's own requests.
     pub fn request(&mut self, now: Instant, op: StorageOp, route: Route<'_>) {
-        let frames = self.codec.request(op);
+        let req = self.codec.request(op);
         match &mut self.backend {
             Backend::Embedded(storage) => {
-                for f in frames {
-                    // Our own requests are well-formed; an error here would be a bug in the builders.
-                    if let Err(e) = storage.on_frame(now, route.own_identity, f, &mut self.replies)
-                    {
-                        error!("embedded object storage refused the scheduler's own request: {e}");
-                    }
+                let own = route.own_identity;
+                let (header, payload) = (req.header, req.payload);
+                // Our own requests are well-formed; an error here would be a bug in the builders.
+                if let Err(e) = storage.on_request(now, own, header, payload, &mut self.replies) {
+                    error!("embedded object storage refused the scheduler's own request: {e}");
                 }
                 deliver(&mut self.codec, &mut self.replies, None, route);
             }
             Backend::External(link) => {
-                if let Some(k) = link.send(route.conns, frames) {
+                if let Some(k) = link.send(route.conns, req.into_frames()) {
                     route.dirty.push(k);
                 }
             }

@@ -11,7 +11,9 @@ use slab::Slab;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Requests queued while the link is down; beyond this, the oldest are dropped (deletes are best effort).
+/// Requests queued while the link is down; beyond this, the oldest are dropped (deletes are best effort),
+/// each whole: a header dropped without its payload frame would make the server read the payload as
+/// the next header.
 const MAX_QUEUED: usize = 1 << 20;
 
 pub struct StorageLink {
@@ -20,7 +22,7 @@ pub struct StorageLink {
     ready: bool,
     failures: u32,
     next: Option<Instant>,
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<RequestFrames>,
 }
 
 impl StorageLink {
@@ -103,22 +105,20 @@ impl StorageLink {
         }
         self.ready = true;
         self.failures = 0;
-        for f in self.queue.drain(..) {
-            conn.queue_frame(f);
+        for r in self.queue.drain(..) {
+            queue_request(conn, r);
         }
     }
 
     /// Sends (or queues) request frames; returns the connection to flush.
-    pub fn send(&mut self, conns: &mut Slab<Conn>, frames: Vec<Bytes>) -> Option<usize> {
+    pub fn send(&mut self, conns: &mut Slab<Conn>, frames: RequestFrames) -> Option<usize> {
         match (self.ready, self.key) {
             (true, Some(k)) if conns.contains(k) => {
-                for f in frames {
-                    conns[k].queue_frame(f);
-                }
+                queue_request(&mut conns[k], frames);
                 Some(k)
             }
             _ => {
-                self.queue.extend(frames);
+                self.queue.push_back(frames);
                 while self.queue.len() > MAX_QUEUED {
                     self.queue.pop_front();
                 }
@@ -142,5 +142,15 @@ impl StorageLink {
             );
         }
         self.next = Some(now + delay);
+    }
+}
+
+/// A request's header frame and its payload frame, if any.
+pub type RequestFrames = (Bytes, Option<Bytes>);
+
+fn queue_request(conn: &mut Conn, (header, payload): RequestFrames) {
+    conn.queue_frame(header);
+    if let Some(p) = payload {
+        conn.queue_frame(p);
     }
 }

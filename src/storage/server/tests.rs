@@ -458,3 +458,63 @@ fn info_counts_objects_and_waits() {
         s.info(t0 + Duration::from_secs(5))
     );
 }
+
+/// The scheduler's own requests enter decoded (`on_request`); they must do exactly what the same
+/// requests do as frames, parked answers to other peers included.
+#[test]
+fn decoded_requests_match_the_same_requests_as_frames() {
+    use crate::core::StorageOp;
+    use crate::storage::client::ClientCodec;
+    let ops = || {
+        vec![
+            StorageOp::Delete(Bytes::from(vec![1; 32])),
+            StorageOp::Set {
+                id: Bytes::from(vec![2; 32]),
+                payload: Bytes::from_static(b"two"),
+            },
+            StorageOp::Duplicate {
+                new: Bytes::from(vec![3; 32]),
+                original: Bytes::from(vec![4; 32]),
+            },
+            StorageOp::Set {
+                id: Bytes::from(vec![4; 32]),
+                payload: Bytes::from_static(b"four"),
+            },
+            StorageOp::Delete(Bytes::from(vec![2; 32])),
+            StorageOp::Info,
+        ]
+    };
+    let now = Instant::now();
+    let (own, other) = (peer("scheduler"), peer("client"));
+    let mut by_frames = ObjectStorage::default();
+    let mut decoded = ObjectStorage::default();
+    // Another peer waits for object 3, which the duplicate creates.
+    for s in [&mut by_frames, &mut decoded] {
+        assert!(send(s, &other, &[get_request(&id(3), 9)]).is_empty());
+    }
+    let (mut c1, mut c2) = (ClientCodec::default(), ClientCodec::default());
+    let mut answered_other = Vec::new();
+    for (a, b) in ops().into_iter().zip(ops()) {
+        let mut out_frames = Vec::new();
+        let (h, p) = c1.request(a).into_frames();
+        by_frames.on_frame(now, &own, h, &mut out_frames).unwrap();
+        if let Some(p) = p {
+            by_frames.on_frame(now, &own, p, &mut out_frames).unwrap();
+        }
+        let mut out_decoded = Vec::new();
+        let r = c2.request(b);
+        decoded
+            .on_request(now, &own, r.header, r.payload, &mut out_decoded)
+            .unwrap();
+        let answers = decode(out_decoded);
+        assert_eq!(decode(out_frames), answers);
+        assert_eq!(counts(&by_frames), counts(&decoded));
+        answered_other.extend(answers.into_iter().filter(|a| a.0 == other));
+    }
+    assert_eq!(counts(&decoded)[0], 2, "objects 3 and 4 remain");
+    let [(_, h, payload)] = &answered_other[..] else {
+        panic!("one answer to the waiting peer: {answered_other:?}");
+    };
+    assert_eq!((h.kind, h.response_id), (ResponseType::GetOk, 9));
+    assert_eq!(payload.as_deref(), Some(&b"four"[..]));
+}
