@@ -28,17 +28,13 @@ use bytes::Bytes;
 /// A request for the object storage server, issued by the scheduler itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageOp {
-    Delete(Bytes),
+    /// Inline: the scheduler deletes one object per task (its clients' arguments and results), and a
+    /// Scaler ObjectID is always 32 bytes (`object::key`).
+    Delete(object::ObjectKey),
     /// Store `payload` under `id` (a failure the scheduler reports on a client's behalf).
-    Set {
-        id: Bytes,
-        payload: Bytes,
-    },
+    Set { id: Bytes, payload: Bytes },
     /// Make `new` an alias of `original`'s content (graph abort copies a failed result).
-    Duplicate {
-        new: Bytes,
-        original: Bytes,
-    },
+    Duplicate { new: Bytes, original: Bytes },
     /// Ask for the six infoGetTotal counters (answered through `Scheduler::on_storage_info`).
     Info,
 }

@@ -97,7 +97,12 @@ impl ClientCodec {
         };
         match op {
             StorageOp::Delete(obj) => Request {
-                header: header(&obj, 0, RequestType::Delete),
+                header: RequestHeader {
+                    object_id: obj,
+                    payload_length: 0,
+                    request_id,
+                    kind: RequestType::Delete,
+                },
                 payload: None,
             },
             StorageOp::Duplicate { new, original } => {
@@ -205,13 +210,9 @@ mod tests {
     fn requests_carry_increasing_ids_and_their_payload_frames() {
         let mut c = ClientCodec::default();
         assert_eq!(c.request(StorageOp::Info).into_frames().1, None);
-        let del = c.request(StorageOp::Delete(Bytes::from_static(b"x")));
+        let del = c.request(StorageOp::Delete([7; 32]));
         assert_eq!(del.payload, None);
-        assert_eq!(
-            &del.header.object_id[..2],
-            b"x\0",
-            "short ids are zero-padded"
-        );
+        assert_eq!(del.header.object_id, [7; 32]);
         let dup = c.request(StorageOp::Duplicate {
             new: Bytes::from(vec![1; 32]),
             original: Bytes::from(vec![2; 32]),

@@ -206,14 +206,20 @@ pub fn object_instruction(o: &ObjectInstruction) -> Bytes {
 }
 
 /// The delete instruction the scheduler broadcasts to workers (objectUser is empty, as in 2.9.0).
-pub fn object_delete(ids: &[Bytes]) -> Bytes {
-    object_instruction(&ObjectInstruction {
-        kind: InstructionType::Delete,
-        object_user: Bytes::new(),
-        ids: ids.to_vec().into(),
-        types: ScalarList::default(),
-        names: DataList::default(),
-        sizes: ScalarList::default(),
+/// Built from the inline keys directly: a flush after a client leaves holds one id per task it ran.
+pub fn object_delete(ids: &[[u8; 32]]) -> Bytes {
+    build(|m| {
+        let mut b = m.init_object_instruction();
+        b.set_instruction_type(message_capnp::object_instruction::ObjectInstructionType::Delete);
+        b.set_object_user(&[]);
+        let mut md = b.init_object_metadata();
+        set_data_list(
+            md.reborrow().init_object_ids(ids.len() as u32),
+            ids.iter().map(|k| &k[..]),
+        );
+        md.reborrow().init_object_types(0);
+        md.reborrow().init_object_names(0);
+        md.init_object_sizes(0);
     })
 }
 

@@ -249,3 +249,27 @@ fn garbage_and_truncation_never_panic() {
     // A segment table announcing 2^32-1 segments must be refused, not allocated.
     assert!(decode(&Bytes::from(vec![0xff; 16])).is_err());
 }
+
+#[test]
+fn the_delete_broadcast_carries_exactly_the_ids() {
+    let keys = [[1u8; 32], [2u8; 32], [3u8; 32]];
+    let frame = enc::object_delete(&keys);
+    // Both readers agree (fast == generic is the contract), and read back what was built.
+    for m in [
+        decode(&frame).unwrap(),
+        decode::decode_generic(&frame).unwrap(),
+    ] {
+        let Message::ObjectInstruction(o) = m else {
+            panic!("not an object instruction: {m:?}");
+        };
+        assert_eq!(o.kind, InstructionType::Delete);
+        assert!(o.object_user.is_empty());
+        let ids: Vec<&[u8]> = o.ids.iter().collect();
+        assert_eq!(ids, keys.iter().map(|k| &k[..]).collect::<Vec<_>>());
+        assert_eq!((o.types.len(), o.names.len(), o.sizes.len()), (0, 0, 0));
+    }
+    assert!(matches!(
+        decode(&enc::object_delete(&[])).unwrap(),
+        Message::ObjectInstruction(o) if o.ids.is_empty()
+    ));
+}

@@ -52,8 +52,7 @@ impl Scheduler {
             return;
         }
         let keys = self.objects.take_pending_deletes();
-        let ids: Vec<Bytes> = keys.iter().map(|k| Bytes::copy_from_slice(k)).collect();
-        let frame = enc::object_delete(&ids);
+        let frame = enc::object_delete(&keys);
         let workers: Vec<Bytes> = self
             .workers
             .slab
@@ -64,7 +63,7 @@ impl Scheduler {
             self.send(out, &w, Kind::ObjectInstruction, frame.clone());
         }
         out.extend(
-            ids.into_iter()
+            keys.into_iter()
                 .map(|id| Output::Storage(StorageOp::Delete(id))),
         );
     }

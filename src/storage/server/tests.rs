@@ -467,7 +467,7 @@ fn decoded_requests_match_the_same_requests_as_frames() {
     use crate::storage::client::ClientCodec;
     let ops = || {
         vec![
-            StorageOp::Delete(Bytes::from(vec![1; 32])),
+            StorageOp::Delete([1; 32]),
             StorageOp::Set {
                 id: Bytes::from(vec![2; 32]),
                 payload: Bytes::from_static(b"two"),
@@ -480,7 +480,7 @@ fn decoded_requests_match_the_same_requests_as_frames() {
                 id: Bytes::from(vec![4; 32]),
                 payload: Bytes::from_static(b"four"),
             },
-            StorageOp::Delete(Bytes::from(vec![2; 32])),
+            StorageOp::Delete([2; 32]),
             StorageOp::Info,
         ]
     };
