@@ -154,3 +154,36 @@ fn queue_request(conn: &mut Conn, (header, payload): RequestFrames) {
         conn.queue_frame(p);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While the server is away the queue keeps the newest MAX_QUEUED requests, each with its payload
+    /// frame: dropping a header alone would make the server read the payload as the next header.
+    #[test]
+    fn a_full_queue_drops_whole_requests() {
+        let mut link = StorageLink::new(Address::parse("tcp://127.0.0.1:1").unwrap());
+        let mut conns = Slab::new();
+        let set = |i: u32| (Bytes::from(i.to_le_bytes().to_vec()), Some(Bytes::new()));
+        for i in 0..MAX_QUEUED as u32 + 3 {
+            let frames = if i % 2 == 0 {
+                set(i)
+            } else {
+                (Bytes::from(i.to_le_bytes().to_vec()), None)
+            };
+            assert_eq!(link.send(&mut conns, frames), None, "not connected");
+        }
+        assert_eq!(link.queue.len(), MAX_QUEUED);
+        let front = link.queue.front().unwrap();
+        assert_eq!(
+            (&front.0[..], &front.1),
+            (&3u32.to_le_bytes()[..], &None),
+            "the 3 oldest went"
+        );
+        assert!(link
+            .queue
+            .iter()
+            .all(|(h, p)| p.is_some() == (h[0] % 2 == 0)));
+    }
+}
