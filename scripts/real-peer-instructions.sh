@@ -21,27 +21,23 @@ ROUNDS=${ROUNDS:-1}
 KIND=${KIND:-rs}
 OUT=$(mktemp -d)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$OUT"' EXIT
-total=$((200 + 2 * TASKS + LATENCY_TASKS))
+TASKS_PER_RUN=$((200 + 2 * TASKS + LATENCY_TASKS))
 
-echo "| round | binary | instructions | per task |"
-echo "|---|---|---|---|"
-for round in $(seq 1 "$ROUNDS"); do
-    i=0
-    for bin in "$@"; do
-        i=$((i + 1))
-        cg="$OUT/r${round}b$i.cg"
-        # The harness starts "COMMAND address options..."; this wrapper puts callgrind in front and execs,
-        # so the harness's pid (and its SIGINT at the end) is the scheduler's under valgrind.
-        wrap="$OUT/r${round}b$i.sh"
-        printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s %s "$@"\n' "$cg" "$(realpath "$bin")" > "$wrap"
-        chmod +x "$wrap"
-        "$VENV/bin/python" scripts/real_peer_bench.py --venv "$VENV" --tasks "$TASKS" \
-            --latency-tasks "$LATENCY_TASKS" --scheduler "b$i=$KIND:$wrap" > "$OUT/r${round}b$i.bench" 2>&1 \
-            || { echo "harness failed against $bin:" >&2; tail -20 "$OUT/r${round}b$i.bench" >&2; exit 1; }
-        for _ in $(seq 1 100); do [ -s "$cg" ] && break; sleep 0.1; done
-        ir=$(callgrind_annotate "$cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-        awk -v r="$round" -v b="$bin" -v ir="$ir" -v t="$total" \
-            'BEGIN { printf "| %d | %s | %.1fM | %.0f |\n", r, b, ir / 1e6, ir / t }'
-    done
-done
+measure() { # BIN LABEL -> prints instructions
+    local bin=$1 label=$2 cg wrap
+    cg="$OUT/$label.cg"
+    # The harness starts "COMMAND address options..."; this wrapper puts callgrind in front and execs,
+    # so the harness's pid (and its SIGINT at the end) is the scheduler's under valgrind.
+    wrap="$OUT/$label.sh"
+    printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s %s "$@"\n' "$cg" "$(realpath "$bin")" > "$wrap"
+    chmod +x "$wrap"
+    "$VENV/bin/python" scripts/real_peer_bench.py --venv "$VENV" --tasks "$TASKS" \
+        --latency-tasks "$LATENCY_TASKS" --scheduler "$label=$KIND:$wrap" > "$OUT/$label.bench" 2>&1 \
+        || { echo "harness failed against $bin:" >&2; tail -20 "$OUT/$label.bench" >&2; exit 1; }
+    for _ in $(seq 1 100); do [ -s "$cg" ] && break; sleep 0.1; done
+    callgrind_annotate "$cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
+}
+
+. scripts/instructions-table.sh
+instructions_table "$@"
 [ -z "${KEEP:-}" ] || echo "callgrind files: $OUT (r<round>b<binary index>.cg)"

@@ -63,15 +63,7 @@ measure() { # BIN LABEL -> prints instructions
     callgrind_annotate "$cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 }
 
-echo "| round | binary | instructions | per task |"
-echo "|---|---|---|---|"
-for round in $(seq 1 "$ROUNDS"); do
-    i=0
-    for bin in "$@"; do
-        i=$((i + 1))
-        ir=$(measure "$bin" "r${round}b$i")
-        awk -v r="$round" -v b="$bin" -v ir="$ir" -v t="$TASKS" \
-            'BEGIN { printf "| %d | %s | %.1fM | %.0f |\n", r, b, ir / 1e6, ir / t }'
-    done
-done
+TASKS_PER_RUN=$TASKS
+. scripts/instructions-table.sh
+instructions_table "$@"
 [ -z "${KEEP:-}" ] || echo "callgrind files: $OUT (r<round>b<binary index>.cg)"
