@@ -171,7 +171,9 @@ impl ObjectStorage {
         payload: Option<Bytes>,
         out: &mut Replies,
     ) -> Result<(), StorageError> {
-        debug_assert!(!self.partial.contains_key(peer), "own requests come whole");
+        // No assertion that `peer` has nothing half-done: a storage peer may present the scheduler's
+        // identity and leave a header waiting. A set or duplicate header here replaces that entry, as
+        // a new header from the peer itself would.
         self.on_header(now, peer, h, out);
         match payload {
             Some(p) => self.on_frame(now, peer, p, out),
