@@ -97,12 +97,7 @@ impl ClientCodec {
         };
         match op {
             StorageOp::Delete(obj) => Request {
-                header: RequestHeader {
-                    object_id: obj,
-                    payload_length: 0,
-                    request_id,
-                    kind: RequestType::Delete,
-                },
+                header: header(&obj, 0, RequestType::Delete),
                 payload: None,
             },
             StorageOp::Duplicate { new, original } => {
