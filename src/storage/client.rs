@@ -60,6 +60,9 @@ pub fn info_request(request_id: u64) -> Bytes {
     })
 }
 
+/// A request's header frame and its payload frame, if any.
+pub type RequestFrames = (Bytes, Option<Bytes>);
+
 /// One of the scheduler's requests: its header, and the payload frame that set and duplicate carry.
 /// Kept decoded, so that the embedded server takes it as it is and only an external server's link
 /// pays for the encoding.
@@ -71,7 +74,7 @@ pub struct Request {
 
 impl Request {
     /// The frames on the wire: the header, then the payload frame if there is one.
-    pub fn into_frames(self) -> (Bytes, Option<Bytes>) {
+    pub fn into_frames(self) -> RequestFrames {
         (header::encode_request(&self.header), self.payload)
     }
 }

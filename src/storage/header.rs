@@ -113,20 +113,22 @@ fn u64_at(f: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// ObjectID field i is the big-endian u64 of the id's bytes 8i..8i+8, stored little-endian.
-fn write_id(out: &mut [u8], id: &ObjectId) {
-    for (dst, src) in out.chunks_exact_mut(8).zip(id.chunks_exact(8)) {
+/// ObjectID field i is the big-endian u64 of the id's bytes 8i..8i+8, stored little-endian: either way
+/// (id to wire, wire to id) each 8-byte word is reversed.
+fn swap_words(out: &mut [u8], src: &[u8]) {
+    for (dst, src) in out.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
         dst.copy_from_slice(src);
         dst.reverse();
     }
 }
 
+fn write_id(out: &mut [u8], id: &ObjectId) {
+    swap_words(out, id);
+}
+
 fn read_id(words: &[u8]) -> ObjectId {
     let mut id = [0u8; 32];
-    for (dst, src) in id.chunks_exact_mut(8).zip(words.chunks_exact(8)) {
-        dst.copy_from_slice(src);
-        dst.reverse();
-    }
+    swap_words(&mut id, words);
     id
 }
 
@@ -155,16 +157,17 @@ fn read_fixed(f: &[u8]) -> Option<Fields> {
 }
 
 fn get_id(r: object_i_d::Reader<'_>) -> ObjectId {
-    let mut words = [0u8; 32];
-    for (chunk, w) in words.chunks_exact_mut(8).zip([
+    let words = [
         r.get_field0(),
         r.get_field1(),
         r.get_field2(),
         r.get_field3(),
-    ]) {
-        chunk.copy_from_slice(&w.to_le_bytes());
+    ];
+    let mut id = [0u8; 32];
+    for (chunk, w) in id.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_be_bytes());
     }
-    read_id(&words)
+    id
 }
 
 /// The generic reading of a header, for frames not in the fixed layout.

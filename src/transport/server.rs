@@ -311,13 +311,12 @@ impl Server {
         debug!("accepted {peer} as conn {key} ({role:?})");
     }
 
-    /// Reads and handles what `key` sent; `start` is a clock reading from just before. Returns the
+    /// Reads and handles what `key` sent; `now` is a clock reading from just before. Returns the
     /// clock at the end, which the caller passes on as the next `now`.
-    fn read(&mut self, key: usize, start: Instant) -> Instant {
+    fn read(&mut self, key: usize, now: Instant) -> Instant {
         let max = self.limits.frame_limit(self.conns[key].role);
         let mut got = std::mem::take(&mut self.received);
         let res = self.conns[key].read(max, self.limits.read_budget, &mut got);
-        let now = start;
         if let Some(id) = got.identity.take() {
             self.handshake(key, id, now);
         }
@@ -332,7 +331,7 @@ impl Server {
         self.route(now, &mut out);
         self.out = out;
         let end = Instant::now();
-        self.stats.processing_took((end - start).as_micros() as u64);
+        self.stats.processing_took((end - now).as_micros() as u64);
         if self.conns.get(key).is_some_and(|c| c.wants_write()) {
             self.dirty.push(key);
         }

@@ -4,6 +4,7 @@
 use super::addr::Address;
 use super::conn::{Conn, Role};
 use super::token::SocketToken;
+use crate::storage::client::RequestFrames;
 use bytes::Bytes;
 use log::{info, warn};
 use mio::{Interest, Poll};
@@ -144,9 +145,6 @@ impl StorageLink {
         self.next = Some(now + delay);
     }
 }
-
-/// A request's header frame and its payload frame, if any.
-pub type RequestFrames = (Bytes, Option<Bytes>);
 
 fn queue_request(conn: &mut Conn, (header, payload): RequestFrames) {
     conn.queue_frame(header);
