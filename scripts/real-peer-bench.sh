@@ -8,6 +8,8 @@
 #   TASKS (5000)  LATENCY_TASKS (1000)  ROUNDS (1: repeat the scheduler list, interleaved)  STRACE (1)
 #   RS_BIN (target/release/scaler-rs)  BEFORE_BIN (unset: if set, also runs that binary as "before",
 #   interleaved with RS_BIN, for A/B)  SCHEDULERS (default "rs rs+oss py fw")
+#   ALTERNATE=1  reverse the scheduler order in every second round (no binary always first)
+#   RATIO="NUM/DEN ..."  paired ratios of scheduler CPU per task by round, e.g. "scaler-rs+oss/forwarder"
 #   BIG_OBJECT=1  run the big-object isolation measurement instead (OBJECT_BYTES, OBJECT_ROUNDS; BULK_IDLE=1
 #                 runs the big object's uploader and worker under SCHED_IDLE; BIG_OBJECT_STORAGE=external is
 #                 the control: the object goes through the Python object storage server, not the scheduler)
@@ -37,5 +39,7 @@ for s in ${SCHEDULERS:-rs rs+oss py fw}; do
     esac
 done
 [ "${STRACE:-1}" = 1 ] && ARGS+=(--strace)
+[ "${ALTERNATE:-0}" = 1 ] && ARGS+=(--alternate)
+for r in ${RATIO:-}; do ARGS+=(--ratio "$r"); done
 exec "$VENV/bin/python" scripts/real_peer_bench.py --venv "$VENV" --tasks "${TASKS:-5000}" \
     --latency-tasks "${LATENCY_TASKS:-1000}" --rounds "${ROUNDS:-1}" "${ARGS[@]}" "$@"

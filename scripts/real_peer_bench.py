@@ -449,6 +449,11 @@ def main():
     ap.add_argument("--workloads", default="map,submit,latency")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--alternate", action="store_true", help="run the schedulers in reverse order in every "
+                    "second round, so that no binary always runs first (the machine's slow stretches and a "
+                    "warm-up favour one position)")
+    ap.add_argument("--ratio", action="append", default=[], metavar="NUM/DEN",
+                    help="also report NUM's CPU per task over DEN's, per round and workload, with the median")
     ap.add_argument("--strace", action="store_true", help="add a pass per scheduler with strace -c attached")
     ap.add_argument("--perf", action="store_true", help="perf record -e cpu-clock -g the scheduler per workload "
                     "(the files stay in the log directory; CPU figures of such a run include perf's overhead)")
@@ -485,7 +490,8 @@ def main():
         schedulers.append((name, kind, command))
     all_results = []
     for rnd in range(args.rounds):
-        for name, kind, command in schedulers:
+        order = schedulers[::-1] if args.alternate and rnd % 2 == 1 else schedulers
+        for name, kind, command in order:
             r = bench_one(args, name, kind, command, logdir, False)
             all_results.append({"round": rnd + 1, "scheduler": name, "kind": kind, "results": r})
     if args.strace:
@@ -495,6 +501,37 @@ def main():
     if args.json:
         json.dump(all_results, open(args.json, "w"), indent=1)
     report(all_results, args.workloads)
+    for spec in args.ratio:
+        report_ratio(all_results, args.workloads, *spec.split("/", 1))
+
+
+def report_ratio(all_results, workloads, num, den):
+    """Paired ratios: each round's NUM against the DEN of the same round, so a slow stretch of the
+    machine that spans a round moves both."""
+    cpu = {(e["round"], e["scheduler"], w): e["results"][w]["cpu_us_per_task"]
+           for e in all_results if e["round"] != "strace" for w in workloads}
+    rounds = sorted({e["round"] for e in all_results if e["round"] != "strace"})
+    print(f"\n{num} / {den}, scheduler CPU per task, paired by round:\n")
+    print("| round | " + " | ".join(workloads) + " |")
+    print("|---|" + "---|" * len(workloads))
+    ratios = []
+    for r in rounds:
+        row = []
+        for w in workloads:
+            a, b = cpu.get((r, num, w)), cpu.get((r, den, w))
+            if a is None or not b:
+                row.append("-")
+                continue
+            ratios.append(a / b)
+            row.append(f"{a / b:.2f}")
+        print(f"| {r} | " + " | ".join(row) + " |")
+    if ratios:
+        ratios.sort()
+        n = len(ratios)
+        median = ratios[n // 2] if n % 2 else (ratios[n // 2 - 1] + ratios[n // 2]) / 2
+        within = sum(1 for x in ratios if x <= 1.25)
+        print(f"\n{n} pairs: median {median:.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}, "
+              f"mean {sum(ratios) / n:.2f}, <= 1.25 in {within} of {n}")
 
 
 def report(all_results, workloads):
