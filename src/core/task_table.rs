@@ -160,12 +160,18 @@ impl TaskTable {
         }
     }
 
-    /// The task takes a worker slot (`holder`): it leaves the queue if it was in it (its slot, if not
-    /// already popped, goes stale). Returns the entry, so that placing a task is one lookup.
+    /// The task takes a worker slot (`holder`) and moves to the non-terminal state `to` the transition
+    /// table gave: it leaves the queue if it was in it (its slot, if not already popped, goes stale).
+    /// Returns the entry, so that placing a task is one lookup.
     #[inline]
-    pub fn place(&mut self, id: &[u8], holder: (WorkerKey, u64)) -> &TaskEntry {
+    pub fn place(&mut self, id: &[u8], holder: (WorkerKey, u64), to: TaskState) -> &TaskEntry {
+        debug_assert!(
+            !to.is_terminal() && to != TaskState::Inactive,
+            "a placed task runs"
+        );
         let e = self.live.get_mut(id).expect("live task");
         e.holder = Some(holder);
+        e.state = to;
         if e.queue_seq != 0 {
             e.queue_seq = 0;
             self.queued -= 1;

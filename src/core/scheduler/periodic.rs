@@ -5,6 +5,7 @@ use crate::core::balance;
 use crate::core::monitor_status;
 use crate::core::status::{task_state, CLEANUP_PERIOD, STORAGE_INFO_TIMEOUT};
 use crate::core::task::{Event, TaskState};
+use crate::core::task_table::TaskEntry;
 use crate::core::{Allocate, Output, StorageOp};
 use crate::schema::{common_capnp, message_capnp};
 use crate::wire::encode::{build, set_capabilities};
@@ -183,13 +184,18 @@ impl Scheduler {
         if self.monitors == 0 {
             return;
         }
-        let frame = self.state_task(id, state, event, worker.as_deref().unwrap_or(b""), b"");
+        let Some(e) = self.tasks.get(id) else {
+            return;
+        };
+        let frame = self.state_task(id, e, state, event, worker.as_deref().unwrap_or(b""), b"");
         out.push(Output::Monitor(frame));
     }
 
+    /// A terminal state's StateTask, from the entry the table has just given up.
     pub(crate) fn publish_task_with_metadata(
         &mut self,
         id: &Bytes,
+        e: &TaskEntry,
         state: TaskState,
         event: &str,
         metadata: &[u8],
@@ -198,21 +204,19 @@ impl Scheduler {
         if self.monitors == 0 {
             return;
         }
-        let frame = self.state_task(id, state, event, b"", metadata);
+        let frame = self.state_task(id, e, state, event, b"", metadata);
         out.push(Output::Monitor(frame));
     }
 
     pub(super) fn state_task(
         &self,
         id: &Bytes,
+        e: &TaskEntry,
         state: TaskState,
         event: &str,
         worker: &[u8],
         metadata: &[u8],
     ) -> Bytes {
-        let Some(e) = self.tasks.get(id) else {
-            return Bytes::new();
-        };
         let Some(t) = e.task() else {
             return Bytes::new();
         };

@@ -34,10 +34,17 @@ impl Scheduler {
         let source = rebase(&frame, &own, &task.source);
         self.clients.add_task(&source);
         let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
-        self.tasks
-            .insert(id.clone(), TaskEntry::new(source, own, required));
-        match self.pick_worker(&id) {
-            Some(w) => self.apply(&id, Event::HasCapacity(w), out),
+        let entry = TaskEntry::new(source, own, required);
+        // The worker is picked before the entry goes in, and the machine starts from the state the
+        // entry was made in: a new task costs the table one insert and one update, not four lookups.
+        let worker = match self.config.allocate {
+            Allocate::EvenLoad => self.workers.least_loaded(),
+            Allocate::Capability => self.workers.least_loaded_capable(&entry.required),
+        };
+        let from = entry.state();
+        self.tasks.insert(id.clone(), entry);
+        match worker {
+            Some(w) => self.apply_from(&id, from, Event::HasCapacity(w), out),
             None => {
                 self.tasks.enqueue(&id);
                 self.publish_task(&id, TaskState::Inactive, "", None, out);
@@ -146,7 +153,8 @@ impl Scheduler {
             );
             return;
         }
-        self.apply(id, event, out);
+        let state = entry.state();
+        self.apply_from(id, state, event, out);
     }
 
     /// Runs one event through the transition table and performs its action; the state the action
@@ -156,15 +164,24 @@ impl Scheduler {
             return;
         };
         let from = entry.state();
+        self.apply_from(id, from, event, out);
+    }
+
+    /// `apply` for a caller that has just read the live task's state `from` (it saves the lookup on
+    /// the paths every task takes).
+    fn apply_from(&mut self, id: &Bytes, from: TaskState, event: Event, out: &mut Vec<Output>) {
+        debug_assert_eq!(self.tasks.get(id).map(|e| e.state()), Some(from));
         let kind = event.kind();
         let Some(tr) = transition(from, kind) else {
             self.counters.refused[from as usize][kind as usize] += 1;
             debug!("task {}: {} refused in {:?}", hex(id), kind.name(), from);
             return;
         };
+        // Set when the action placed the task: its state was written with the placement.
+        let mut placed = None;
         let to = match (tr.action, event) {
             (Action::Dispatch, Event::HasCapacity(w)) => {
-                self.place_on(id, w, out);
+                placed = Some(self.place_on(id, w, TaskState::Running, out));
                 TaskState::Running
             }
             (Action::CancelQueued, _) => {
@@ -186,28 +203,30 @@ impl Scheduler {
                 TaskState::BalanceCanceling
             }
             (Action::DeliverResult, Event::TaskResultReceived(r, raw)) => {
-                // `release` inline: the same lookup also reads where the result goes.
-                let e = self.tasks.get_mut(id).expect("checked above");
-                let (client, detached) = (e.source.clone(), e.detached);
-                if let Some((w, seq)) = e.holder.take() {
-                    self.workers.release(w, seq);
-                }
-                if !detached {
-                    self.send(out, &client, Kind::TaskResult, raw);
-                } else {
-                    warn!(
-                        "result of task {} for gone client {}: dropped",
-                        hex(id),
-                        lossy(&client)
-                    );
-                }
                 let to = match r.result_type {
                     ResultType::Success => TaskState::Success,
                     ResultType::Failed => TaskState::Failed,
                     ResultType::FailedWorkerDied => TaskState::FailedWorkerDied,
                 };
                 debug_assert!(tr.target.admits(to), "{from:?} {kind:?} -> {to:?}");
-                self.finish(id, to, kind, &r.metadata, out);
+                // The machine ends here, so the entry leaves the table now: one lookup frees the
+                // worker's slot, says where the result goes and finishes the task.
+                let Some(mut e) = self.tasks.remove(id) else {
+                    return;
+                };
+                if let Some((w, seq)) = e.holder.take() {
+                    self.workers.release(w, seq);
+                }
+                if !e.detached {
+                    self.send(out, &e.source, Kind::TaskResult, raw);
+                } else {
+                    warn!(
+                        "result of task {} for gone client {}: dropped",
+                        hex(id),
+                        lossy(&e.source)
+                    );
+                }
+                self.finish_removed(id, e, to, kind, &r.metadata, out);
                 self.graph_node_result(id, &r, out);
                 self.dispatch_queued(out);
                 return;
@@ -239,7 +258,7 @@ impl Scheduler {
                 }
                 match self.pick_worker(id) {
                     Some(w) => {
-                        self.place_on(id, w, out);
+                        placed = Some(self.place_on(id, w, TaskState::Running, out));
                         TaskState::Running
                     }
                     None => {
@@ -276,7 +295,10 @@ impl Scheduler {
             }
             self.dispatch_queued(out);
         } else {
-            let holder = self.tasks.set_state(id, to).holder;
+            let holder = match placed {
+                Some(h) => Some(h),
+                None => self.tasks.set_state(id, to).holder,
+            };
             if self.monitors > 0 {
                 let worker = holder.map(|(w, _)| self.workers.slab[w].id.clone());
                 self.publish_task(id, to, kind.name(), worker, out);
@@ -284,11 +306,20 @@ impl Scheduler {
         }
     }
 
-    pub(super) fn place_on(&mut self, id: &Bytes, w: WorkerKey, out: &mut Vec<Output>) {
+    /// Gives the task worker `w`'s next slot, in state `to` (what the transition table said), and
+    /// sends it there; returns the slot.
+    fn place_on(
+        &mut self,
+        id: &Bytes,
+        w: WorkerKey,
+        to: TaskState,
+        out: &mut Vec<Output>,
+    ) -> (WorkerKey, u64) {
         let seq = self.workers.assign(w, id.clone());
-        let frame = self.tasks.place(id, (w, seq)).frame.clone();
-        let to = self.workers.slab[w].id.clone();
-        self.send(out, &to, Kind::Task, frame);
+        let frame = self.tasks.place(id, (w, seq), to).frame.clone();
+        let worker = self.workers.slab[w].id.clone();
+        self.send(out, &worker, Kind::Task, frame);
+        (w, seq)
     }
 
     pub(super) fn send_to_holder(
@@ -338,17 +369,30 @@ impl Scheduler {
         metadata: &[u8],
         out: &mut Vec<Output>,
     ) {
-        debug_assert!(to.is_terminal());
-        self.publish_task_with_metadata(id, to, event.name(), metadata, out);
-        self.counters.terminal[to as usize] += 1;
         if let Some(e) = self.tasks.remove(id) {
-            debug_assert!(
-                e.holder.is_none(),
-                "a finished task must not hold a worker slot"
-            );
-            if !e.detached {
-                self.clients.remove_task(&e.source);
-            }
+            self.finish_removed(id, e, to, event, metadata, out);
+        }
+    }
+
+    /// `finish` for an entry its caller has already taken out of the table.
+    fn finish_removed(
+        &mut self,
+        id: &Bytes,
+        e: TaskEntry,
+        to: TaskState,
+        event: EventKind,
+        metadata: &[u8],
+        out: &mut Vec<Output>,
+    ) {
+        debug_assert!(to.is_terminal());
+        debug_assert!(
+            e.holder.is_none(),
+            "a finished task must not hold a worker slot"
+        );
+        self.publish_task_with_metadata(id, &e, to, event.name(), metadata, out);
+        self.counters.terminal[to as usize] += 1;
+        if !e.detached {
+            self.clients.remove_task(&e.source);
         }
     }
 

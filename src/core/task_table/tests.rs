@@ -19,8 +19,8 @@ fn add(t: &mut TaskTable, name: &str) -> Bytes {
 
 /// What a worker taking the task does to its entry.
 fn place(t: &mut TaskTable, k: &Bytes) {
-    assert_eq!(t.place(k, (0, 1)).holder, Some((0, 1)));
-    t.set_state(k, TaskState::Running);
+    let e = t.place(k, (0, 1), TaskState::Running);
+    assert_eq!((e.holder, e.state()), (Some((0, 1)), TaskState::Running));
 }
 
 /// Pops the FIFO as the orchestrator's dispatch loop does: every live head, in order.
