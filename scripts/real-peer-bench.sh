@@ -10,6 +10,7 @@
 #   interleaved with RS_BIN, for A/B)  SCHEDULERS (default "rs rs+oss py fw")
 #   ALTERNATE=1  reverse the scheduler order in every second round (no binary always first)
 #   RATIO="NUM/DEN ..."  paired ratios of scheduler CPU per task by round, e.g. "scaler-rs+oss/forwarder"
+#                (NAME+storage: NAME's CPU plus that of the external object storage server it used)
 #   BIG_OBJECT=1  run the big-object isolation measurement instead (OBJECT_BYTES, OBJECT_ROUNDS; BULK_IDLE=1
 #                 runs the big object's uploader and worker under SCHED_IDLE; BIG_OBJECT_STORAGE=external is
 #                 the control: the object goes through the Python object storage server, not the scheduler)

@@ -453,7 +453,8 @@ def main():
                     "second round, so that no binary always runs first (the machine's slow stretches and a "
                     "warm-up favour one position)")
     ap.add_argument("--ratio", action="append", default=[], metavar="NUM/DEN",
-                    help="also report NUM's CPU per task over DEN's, per round and workload, with the median")
+                    help="also report NUM's CPU per task over DEN's, per round and workload, with the median; "
+                    "NAME+storage adds the CPU of the external object storage server NAME used")
     ap.add_argument("--strace", action="store_true", help="add a pass per scheduler with strace -c attached")
     ap.add_argument("--perf", action="store_true", help="perf record -e cpu-clock -g the scheduler per workload "
                     "(the files stay in the log directory; CPU figures of such a run include perf's overhead)")
@@ -508,8 +509,17 @@ def main():
 def report_ratio(all_results, workloads, num, den):
     """Paired ratios: each round's NUM against the DEN of the same round, so a slow stretch of the
     machine that spans a round moves both."""
-    cpu = {(e["round"], e["scheduler"], w): e["results"][w]["cpu_us_per_task"]
-           for e in all_results if e["round"] != "strace" for w in workloads}
+    cpu = {}
+    for e in all_results:
+        if e["round"] == "strace":
+            continue
+        for w in workloads:
+            r = e["results"][w]
+            cpu[(e["round"], e["scheduler"], w)] = r["cpu_us_per_task"]
+            # NAME+storage: the scheduler and the external object storage server it used, together
+            # (what the whole server side costs, against scaler-rs with its storage embedded).
+            if r.get("oss_cpu_us_per_task") is not None:
+                cpu[(e["round"], e["scheduler"] + "+storage", w)] = r["cpu_us_per_task"] + r["oss_cpu_us_per_task"]
     rounds = sorted({e["round"] for e in all_results if e["round"] != "strace"})
     print(f"\n{num} / {den}, scheduler CPU per task, paired by round:\n")
     print("| round | " + " | ".join(workloads) + " |")

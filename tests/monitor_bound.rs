@@ -432,3 +432,46 @@ fn a_monitor_that_never_reads_misses_frames_and_stays_connected() {
     println!("dropped {dropped} monitor frames; the monitor then read {got} bytes");
     assert_eq!(s.terminate(), Some(0));
 }
+
+/// The scheduler samples its own CPU and memory only while a monitor listens (the samples cost ~20
+/// system calls a second, and nothing else reads them); a monitor must still see real figures, the CPU
+/// figure included (it is 0 in the first sample after a monitor connects, then the load since).
+#[test]
+fn a_monitor_sees_the_schedulers_own_cpu_and_memory() {
+    let s = common::Scheduler::start(&[]);
+    let monitor_addr: std::net::SocketAddr = ([127, 0, 0, 1], s.port + 2).into();
+    let mut m = scaler_rs::tools::peer::Peer::connect(monitor_addr, b"Monitor|rss").unwrap();
+    // Load while the monitor listens, so that the scheduler has CPU time to report.
+    let mut bench = std::process::Command::new(env!("CARGO_BIN_EXE_scaler-rs-bench"))
+        .args(["--scheduler", &format!("tcp://127.0.0.1:{}", s.port)])
+        .args(["--tasks", "1000000", "--workers", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (mut statuses, mut cpu, mut rss, mut free) = (0, 0, 0, 0);
+    while std::time::Instant::now() < deadline && (cpu == 0 || rss == 0 || free == 0) {
+        let Some(frame) = m.recv().unwrap() else {
+            continue;
+        };
+        let mut slice = &frame[..];
+        let r =
+            capnp::serialize::read_message_from_flat_slice(&mut slice, Default::default()).unwrap();
+        let msg: message::Reader = r.get_root().unwrap();
+        if let message::Which::StateScheduler(Ok(st)) = msg.which().unwrap() {
+            statuses += 1;
+            let own = st.get_scheduler().unwrap();
+            (cpu, rss, free) = (own.get_cpu(), own.get_rss(), st.get_rss_free());
+        }
+    }
+    let _ = bench.kill();
+    let _ = bench.wait();
+    assert!(
+        cpu > 0 && rss > 1_000_000 && free > 0,
+        "{statuses} StateScheduler frames, the last with cpu {cpu}, rss {rss}, rss_free {free}"
+    );
+    println!(
+        "{statuses} StateScheduler frames until cpu {cpu} permille, rss {rss}, rss_free {free}"
+    );
+}

@@ -1,5 +1,25 @@
 //! Process figures for the monitor's StateScheduler (Linux /proc; zeros elsewhere).
+use std::io::Read;
 use std::time::Instant;
+
+/// The whole of a short /proc file in as few read calls as the kernel allows (`read_to_string` on a
+/// file whose reported size is 0 starts at 32 bytes and doubles: 7 reads for /proc/meminfo, plus a
+/// statx and an lseek).
+fn read_proc(path: &str) -> Option<String> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 8192];
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    buf.truncate(n);
+    String::from_utf8(buf).ok()
+}
 
 #[derive(Debug)]
 pub struct ProcSampler {
@@ -19,6 +39,12 @@ impl Default for ProcSampler {
 }
 
 impl ProcSampler {
+    /// Forgets the previous sample (no one read the figures since), so that the next CPU figure is
+    /// not an average over the unobserved stretch.
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+
     /// (cpu permille of one core since the last call, rss bytes, available memory bytes).
     pub fn sample(&mut self, now: Instant) -> (u16, u64, u64) {
         let ticks = cpu_ticks().unwrap_or(0);
@@ -41,7 +67,7 @@ impl ProcSampler {
 
 /// utime + stime of this process, in clock ticks.
 pub fn cpu_ticks() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let s = read_proc("/proc/self/stat")?;
     // The command name may contain spaces; fields resume after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -49,7 +75,7 @@ pub fn cpu_ticks() -> Option<u64> {
 }
 
 pub fn rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let s = read_proc("/proc/self/statm")?;
     let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
@@ -57,7 +83,7 @@ pub fn rss_bytes() -> Option<u64> {
 }
 
 fn mem_available() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let s = read_proc("/proc/meminfo")?;
     let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
