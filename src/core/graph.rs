@@ -4,7 +4,8 @@
 //! Unlike 2.9.0 (whose graph cancel can hang), a cancel cancels every node that has not started, including
 //! nodes that only become ready after a running node is cancelled, so the umbrella confirm always comes.
 use crate::hash::{IdBuild, IdMap, IdSet};
-use crate::wire::{DataList, GraphTask, Task, TaskArg};
+use crate::wire::list::DataRef;
+use crate::wire::{GraphTask, Task, TaskArg};
 use bytes::Bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,7 +248,7 @@ impl Graphs {
 
     /// A node's result arrived (and was relayed to the client).
     #[inline]
-    pub fn node_result(&mut self, id: &Bytes, results: &DataList) -> NodeResult {
+    pub fn node_result(&mut self, id: &Bytes, results: DataRef<'_>) -> NodeResult {
         let Some(umbrella) = self.node_of.get(id).cloned() else {
             return NodeResult::NotANode;
         };
@@ -424,6 +425,7 @@ pub fn fresh_object_id(like: &[u8], random: [u8; 16]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::DataList;
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
@@ -479,7 +481,7 @@ mod tests {
         assert_eq!((ids(&ready), finished), (vec![b("a")], false));
         assert_eq!(gs.take_ready(&b("g")).unwrap().0, vec![], "a runs once");
 
-        let done = gs.node_result(&b("a"), &vec![b("ra")].into());
+        let done = gs.node_result(&b("a"), DataList::from(vec![b("ra")]).view());
         assert!(matches!(done, NodeResult::Done { ref garbage, .. } if garbage.is_empty()));
         let (ready, _) = gs.take_ready(&b("g")).unwrap();
         assert_eq!(ids(&ready), vec![b("b")]);
@@ -488,7 +490,7 @@ mod tests {
         assert_eq!(ready[0].args.get(1).unwrap().data, b("plain-object"));
 
         // b done: a is still needed by c, nothing to collect yet.
-        gs.node_result(&b("b"), &vec![b("rb")].into());
+        gs.node_result(&b("b"), DataList::from(vec![b("rb")]).view());
         let (ready, _) = gs.take_ready(&b("g")).unwrap();
         assert_eq!(ids(&ready), vec![b("c")]);
         let args: Vec<Bytes> = ready[0].args.iter().map(|a| a.data).collect();
@@ -499,7 +501,7 @@ mod tests {
             umbrella,
             client,
             mut garbage,
-        } = gs.node_result(&b("c"), &vec![b("rc")].into())
+        } = gs.node_result(&b("c"), DataList::from(vec![b("rc")]).view())
         else {
             panic!("c is a node")
         };
@@ -512,7 +514,7 @@ mod tests {
         assert_eq!(gs.finish(&b("g")), Some(Some(b("Client|c"))));
         assert!(gs.graphs.is_empty() && gs.node_of.is_empty());
         assert_eq!(
-            gs.node_result(&b("c"), &DataList::default()),
+            gs.node_result(&b("c"), DataList::default().view()),
             NodeResult::NotANode
         );
     }
@@ -525,7 +527,7 @@ mod tests {
             &["c", "d"],
         ));
         gs.take_ready(&b("g"));
-        gs.node_result(&b("b"), &vec![b("rb")].into());
+        gs.node_result(&b("b"), DataList::from(vec![b("rb")]).view());
         gs.take_ready(&b("g"));
         let (client, detached, victims) = gs.abort_victims(&b("g"), &b("a")).unwrap();
         assert_eq!((client, detached), (b("Client|c"), false));
@@ -555,7 +557,7 @@ mod tests {
         );
         // a's result while canceling counts as canceled, and ends the graph.
         assert_eq!(
-            gs.node_result(&b("a"), &vec![b("ra")].into()),
+            gs.node_result(&b("a"), DataList::from(vec![b("ra")]).view()),
             NodeResult::Canceling(b("g"))
         );
         assert!(gs.node_canceled(&b("g"), &b("a")));

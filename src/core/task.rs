@@ -6,7 +6,7 @@
 //! reviewable at a glance, testable exhaustively, and printable: `tests/data/task_fsm.golden` is this
 //! table as text, compared with 2.9.0's actions by `tests/task_fsm.rs`.
 use super::worker::WorkerKey;
-use crate::wire::TaskResult;
+use crate::wire::view::TaskResultView;
 use bytes::Bytes;
 
 /// `TaskState` of the 2.9.0 schema (values 0..8; 9 and 10 were removed after 2.6.0).
@@ -59,8 +59,8 @@ impl TaskState {
 }
 
 /// An event for one task's machine, with the data its action needs.
-#[derive(Debug, Clone)]
-pub enum Event {
+#[derive(Clone)]
+pub enum Event<'a> {
     /// A worker has a free slot for the queued task.
     HasCapacity(WorkerKey),
     /// The client's cancel; the frame is forwarded to the holder as received.
@@ -68,7 +68,7 @@ pub enum Event {
     /// The balancer takes the task back from its holder.
     BalanceCancelRequested,
     /// The holder's result, decoded, and its frame, relayed to the client as received.
-    TaskResultReceived(TaskResult, Bytes),
+    TaskResultReceived(TaskResultView<'a>, Bytes),
     CancelConfirmCanceled,
     CancelConfirmFailed,
     CancelConfirmNotFound,
@@ -76,7 +76,7 @@ pub enum Event {
     WorkerDisconnected,
 }
 
-impl Event {
+impl Event<'_> {
     pub fn kind(&self) -> EventKind {
         match self {
             Event::HasCapacity(_) => EventKind::HasCapacity,

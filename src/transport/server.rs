@@ -19,6 +19,7 @@ use crate::core::{Output, Scheduler};
 use crate::metrics::{CloseReason, TransportStats};
 use crate::storage::ObjectStorage;
 use crate::wire::frame::FrameError;
+use crate::wire::Decoded;
 use bytes::Bytes;
 use log::{debug, error, info, warn};
 use mio::{Events, Interest, Poll};
@@ -405,8 +406,9 @@ impl Server {
             return;
         };
         match conn.role {
-            Role::Main => match crate::wire::decode(&frame) {
-                Ok(msg) => self.core.handle(now, id, msg, &frame, out),
+            Role::Main => match crate::wire::decode_in_place(&frame) {
+                Ok(Decoded::Hot(msg)) => self.core.handle_hot(now, id, msg, &frame, out),
+                Ok(Decoded::Owned(msg)) => self.core.handle(now, id, msg, &frame, out),
                 Err(e) => out.push(Output::Close {
                     peer: id.clone(),
                     reason: e.to_string(),

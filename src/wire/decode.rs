@@ -57,6 +57,20 @@ pub fn decode(frame: &Bytes) -> R<Message> {
     }
 }
 
+/// A payload as the scheduler handles it: a hot member read in place, or any member owned.
+pub enum Decoded<'a> {
+    Hot(super::view::HotMessage<'a>),
+    Owned(Message),
+}
+
+/// `decode` without building owned hot members: what the fast reader accepts stays a view of `frame`.
+pub fn decode_in_place(frame: &Bytes) -> R<Decoded<'_>> {
+    match super::fast::decode_view(frame) {
+        Some(m) => Ok(Decoded::Hot(m)),
+        None => decode_generic(frame).map(Decoded::Owned),
+    }
+}
+
 /// Decodes one payload with the `capnp` crate only (the reference the fast reader is checked against).
 pub fn decode_generic(frame: &Bytes) -> R<Message> {
     let mut slice: &[u8] = frame;

@@ -15,9 +15,11 @@
 //! Traversal: every region read is charged in words as `capnp`'s read limiter charges it, and the fast
 //! path declines above the segment's own size, far below the generic limit (8x the frame plus 4096
 //! words), so a pointer-amplification payload always ends in the generic decoder's error.
-use super::list::ArgShape;
+use super::list::{ArgShape, ArgsRef, DataRef, ScalarRef};
 use super::types::*;
+use super::view::{HotMessage, ObjectInstructionView, TaskResultView, TaskView};
 use bytes::Bytes;
+use std::borrow::Cow;
 
 /// Declined: let the generic decoder decide.
 struct Decline;
@@ -191,35 +193,51 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    fn sub(&self, b: &[u8]) -> Bytes {
-        if b.is_empty() {
-            Bytes::new()
-        } else {
-            self.frame.slice_ref(b)
-        }
-    }
-
-    fn data(&mut self, s: StructRef, i: usize) -> F<Bytes> {
+    fn data(&mut self, s: StructRef, i: usize) -> F<&'a [u8]> {
         if i >= s.ptr_count {
-            return Ok(Bytes::new());
+            return Ok(&[]);
         }
-        let b = self.bytes_at(s.ptrs + i, false)?;
-        Ok(self.sub(b))
+        self.bytes_at(s.ptrs + i, false)
     }
 
     /// A `List(Data)` checked element by element and handed over where it lies (see `wire::list`).
-    fn data_list(&mut self, s: StructRef, i: usize) -> F<DataList> {
-        let Some(l) = self.list_field(s, i, 6)? else {
-            return Ok(DataList::default());
+    fn data_list(&mut self, s: StructRef, i: usize) -> F<DataRef<'a>> {
+        let (start, count) = match self.list_field(s, i, 6)? {
+            Some(l) => (l.start, l.count),
+            None => (0, 0),
         };
-        for k in 0..l.count {
-            self.bytes_at(l.start + k, false)?;
+        for k in 0..count {
+            self.bytes_at(start + k, false)?;
         }
-        Ok(DataList::in_frame(self.frame, self.base, l.start, l.count))
+        Ok(DataRef::in_frame(self.frame, self.base, start, count))
     }
 
-    fn task(&mut self, t: StructRef) -> F<Task> {
-        let mut args = ArgList::default();
+    /// A scalar list of element size code `size` (checked by `list`), where it lies.
+    fn scalar_list<T: super::list::Scalar>(
+        &mut self,
+        s: StructRef,
+        i: usize,
+        size: u64,
+    ) -> F<ScalarRef<'a, T>> {
+        let (at, count) = match self.list_field(s, i, size)? {
+            Some(l) => (self.base + l.start * 8, l.count),
+            None => (0, 0),
+        };
+        Ok(ScalarRef::in_frame(self.frame, at, count))
+    }
+
+    fn task(&mut self, t: StructRef) -> F<TaskView<'a>> {
+        let mut args = ArgsRef::in_frame(
+            self.frame,
+            0,
+            ArgShape {
+                base: self.base,
+                start: 0,
+                step: 0,
+                data_words: 0,
+                ptr_count: 0,
+            },
+        );
         if let Some(l) = self.list_field(t, 4, 7)? {
             for k in 0..l.count {
                 let a = Self::element(&l, k);
@@ -238,7 +256,7 @@ impl<'a> Reader<'a> {
                 data_words,
                 ptr_count,
             };
-            args = ArgList::in_frame(self.frame, l.count, shape);
+            args = ArgsRef::in_frame(self.frame, l.count, shape);
         }
         let mut capabilities = Vec::new();
         if let Some(l) = self.list_field(t, 5, 7)? {
@@ -255,24 +273,24 @@ impl<'a> Reader<'a> {
                 });
             }
         }
-        Ok(Task {
+        Ok(TaskView {
             task_id: self.data(t, 0)?,
             source: self.data(t, 1)?,
             metadata: self.data(t, 2)?,
             func_object_id: self.data(t, 3)?,
             args,
-            capabilities,
+            capabilities: Cow::Owned(capabilities),
         })
     }
 
-    fn task_result(&mut self, r: StructRef) -> F<TaskResult> {
+    fn task_result(&mut self, r: StructRef) -> F<TaskResultView<'a>> {
         let result_type = match self.u16_field(r, 0) {
             0 => ResultType::Success,
             1 => ResultType::Failed,
             2 => ResultType::FailedWorkerDied,
             _ => return Err(Decline),
         };
-        Ok(TaskResult {
+        Ok(TaskResultView {
             task_id: self.data(r, 0)?,
             result_type,
             metadata: self.data(r, 1)?,
@@ -280,32 +298,29 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn object_instruction(&mut self, o: StructRef) -> F<ObjectInstruction> {
+    fn object_instruction(&mut self, o: StructRef) -> F<ObjectInstructionView<'a>> {
         let kind = match self.u16_field(o, 0) {
             0 => InstructionType::Create,
             1 => InstructionType::Delete,
             2 => InstructionType::Clear,
             _ => return Err(Decline),
         };
-        let mut ins = ObjectInstruction {
+        let object_user = self.data(o, 0)?;
+        // An absent metadata struct reads as one with no pointers: every list empty.
+        let m = self.struct_field(o, 1)?.unwrap_or(StructRef {
+            data: 0,
+            data_words: 0,
+            ptrs: 0,
+            ptr_count: 0,
+        });
+        Ok(ObjectInstructionView {
             kind,
-            object_user: self.data(o, 0)?,
-            ids: DataList::default(),
-            types: ScalarList::default(),
-            names: DataList::default(),
-            sizes: ScalarList::default(),
-        };
-        if let Some(m) = self.struct_field(o, 1)? {
-            ins.ids = self.data_list(m, 0)?;
-            if let Some(l) = self.list_field(m, 1, 3)? {
-                ins.types = ScalarList::in_frame(self.frame, self.base + l.start * 8, l.count);
-            }
-            ins.names = self.data_list(m, 2)?;
-            if let Some(l) = self.list_field(m, 3, 5)? {
-                ins.sizes = ScalarList::in_frame(self.frame, self.base + l.start * 8, l.count);
-            }
-        }
-        Ok(ins)
+            object_user,
+            ids: self.data_list(m, 0)?,
+            types: self.scalar_list(m, 1, 3)?,
+            names: self.data_list(m, 2)?,
+            sizes: self.scalar_list(m, 3, 5)?,
+        })
     }
 }
 
@@ -320,6 +335,11 @@ pub(super) fn pointer_target(at: usize, p: u64) -> Option<usize> {
 /// Decodes `frame` if it is a single-segment Task, TaskResult or ObjectInstruction this reader fully
 /// understands; `None` hands it to the generic decoder.
 pub fn decode(frame: &Bytes) -> Option<Message> {
+    decode_view(frame).map(|m| m.to_message(frame))
+}
+
+/// `decode`, read in place: the member's fields are slices of `frame` (see `wire::view`).
+pub fn decode_view(frame: &Bytes) -> Option<HotMessage<'_>> {
     if frame.len() < 16 || !frame.len().is_multiple_of(8) {
         return None;
     }
@@ -344,9 +364,12 @@ pub fn decode(frame: &Bytes) -> Option<Message> {
     };
     let m = member.unwrap_or(empty);
     match r.u16_field(root, 0) {
-        0 => r.task(m).ok().map(Message::Task),
-        3 => r.task_result(m).ok().map(Message::TaskResult),
-        6 => r.object_instruction(m).ok().map(Message::ObjectInstruction),
+        0 => r.task(m).ok().map(HotMessage::Task),
+        3 => r.task_result(m).ok().map(HotMessage::TaskResult),
+        6 => r
+            .object_instruction(m)
+            .ok()
+            .map(HotMessage::ObjectInstruction),
         _ => None,
     }
 }

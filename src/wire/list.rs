@@ -296,6 +296,198 @@ impl fmt::Debug for ArgList {
     }
 }
 
+/// A `List(Data)` of a message being handled: where it lies in the frame (checked by the fast reader),
+/// or an owned list's elements. Reading it touches no reference count.
+#[derive(Clone, Copy)]
+pub struct DataRef<'a>(DataRefRepr<'a>);
+
+#[derive(Clone, Copy)]
+enum DataRefRepr<'a> {
+    List(&'a DataList),
+    /// As `DataRepr::InFrame`.
+    InFrame {
+        frame: &'a Bytes,
+        base: usize,
+        start: usize,
+        count: usize,
+    },
+}
+
+impl<'a> DataRef<'a> {
+    /// A list the fast reader checked element by element (see `DataRepr::InFrame`).
+    pub(crate) fn in_frame(frame: &'a Bytes, base: usize, start: usize, count: usize) -> Self {
+        DataRef(DataRefRepr::InFrame {
+            frame,
+            base,
+            start,
+            count,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            DataRefRepr::List(l) => l.len(),
+            DataRefRepr::InFrame { count, .. } => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        match self.0 {
+            DataRefRepr::List(l) => l.get(i),
+            DataRefRepr::InFrame {
+                frame,
+                base,
+                start,
+                count,
+            } => (i < count).then(|| element(frame, base, start + i)),
+        }
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
+        let this = *self;
+        (0..self.len()).map(move |i| this.get(i).unwrap_or_default())
+    }
+
+    /// Each element in an allocation of its own, so that keeping them does not keep the frame.
+    pub fn to_owned_vec(&self) -> Vec<Bytes> {
+        self.iter().map(Bytes::copy_from_slice).collect()
+    }
+
+    /// The list as a message field (sharing the frame, as the decoders' lists do).
+    pub fn to_list(&self) -> DataList {
+        match self.0 {
+            DataRefRepr::List(l) => l.clone(),
+            DataRefRepr::InFrame {
+                frame,
+                base,
+                start,
+                count,
+            } => DataList::in_frame(frame, base, start, count),
+        }
+    }
+}
+
+impl DataList {
+    pub fn view(&self) -> DataRef<'_> {
+        DataRef(DataRefRepr::List(self))
+    }
+}
+
+/// A scalar list of a message being handled (see `DataRef`).
+#[derive(Clone, Copy)]
+pub struct ScalarRef<'a, T: Scalar>(ScalarRefRepr<'a, T>);
+
+#[derive(Clone, Copy)]
+enum ScalarRefRepr<'a, T: Scalar> {
+    List(&'a ScalarList<T>),
+    /// As `ScalarRepr::InFrame`.
+    InFrame {
+        frame: &'a Bytes,
+        at: usize,
+        count: usize,
+    },
+}
+
+impl<'a, T: Scalar> ScalarRef<'a, T> {
+    pub(crate) fn in_frame(frame: &'a Bytes, at: usize, count: usize) -> Self {
+        debug_assert!(at + count * T::SIZE <= frame.len());
+        ScalarRef(ScalarRefRepr::InFrame { frame, at, count })
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            ScalarRefRepr::List(l) => l.len(),
+            ScalarRefRepr::InFrame { count, .. } => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> Option<T> {
+        match self.0 {
+            ScalarRefRepr::List(l) => l.get(i),
+            ScalarRefRepr::InFrame { frame, at, count } => {
+                if i >= count {
+                    return None;
+                }
+                let from = at + i * T::SIZE;
+                frame.get(from..from + T::SIZE).map(T::read)
+            }
+        }
+    }
+
+    pub fn to_list(&self) -> ScalarList<T> {
+        match self.0 {
+            ScalarRefRepr::List(l) => l.clone(),
+            ScalarRefRepr::InFrame { frame, at, count } => ScalarList::in_frame(frame, at, count),
+        }
+    }
+}
+
+impl<T: Scalar> ScalarList<T> {
+    pub fn view(&self) -> ScalarRef<'_, T> {
+        ScalarRef(ScalarRefRepr::List(self))
+    }
+}
+
+/// A Task's arguments while the Task is handled: the scheduler never reads them on the way in, so
+/// this only says where they are, for turning the view back into a `Task`.
+#[derive(Clone, Copy)]
+pub struct ArgsRef<'a>(ArgsRefRepr<'a>);
+
+#[derive(Clone, Copy)]
+enum ArgsRefRepr<'a> {
+    List(&'a ArgList),
+    /// As `ArgRepr::InFrame`.
+    InFrame {
+        frame: &'a Bytes,
+        count: usize,
+        shape: ArgShape,
+    },
+}
+
+impl<'a> ArgsRef<'a> {
+    pub(crate) fn in_frame(frame: &'a Bytes, count: usize, shape: ArgShape) -> Self {
+        ArgsRef(ArgsRefRepr::InFrame {
+            frame,
+            count,
+            shape,
+        })
+    }
+
+    pub fn list(l: &'a ArgList) -> Self {
+        ArgsRef(ArgsRefRepr::List(l))
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            ArgsRefRepr::List(l) => l.len(),
+            ArgsRefRepr::InFrame { count, .. } => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn to_list(&self) -> ArgList {
+        match self.0 {
+            ArgsRefRepr::List(l) => l.clone(),
+            ArgsRefRepr::InFrame {
+                frame,
+                count,
+                shape,
+            } => ArgList::in_frame(frame, count, shape),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

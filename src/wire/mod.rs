@@ -6,9 +6,10 @@ pub mod fast;
 pub mod frame;
 pub mod list;
 pub mod types;
+pub mod view;
 pub mod ws;
 
-pub use decode::{decode, DecodeError};
+pub use decode::{decode, decode_in_place, DecodeError, Decoded};
 pub use types::*;
 
 #[cfg(test)]

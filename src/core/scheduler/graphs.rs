@@ -4,7 +4,8 @@ use super::{hex, Scheduler};
 use crate::core::graph::{fresh_object_id, NodeResult};
 use crate::core::task::Event;
 use crate::core::{Output, StorageOp};
-use crate::wire::{encode as enc, CancelConfirmType, GraphTask, Kind, ResultType, TaskResult};
+use crate::wire::view::TaskResultView;
+use crate::wire::{encode as enc, CancelConfirmType, GraphTask, Kind, ResultType};
 use bytes::Bytes;
 use log::{debug, warn};
 
@@ -35,7 +36,7 @@ impl Scheduler {
         };
         for t in ready {
             let frame = enc::task(&t);
-            self.submit(t, frame, out);
+            self.submit(&t.view(), &frame, out);
         }
         if finished {
             self.finish_graph(umbrella, ResultType::Success, out);
@@ -61,8 +62,13 @@ impl Scheduler {
 
     /// Graph hook after a node's TaskResult was relayed to the client.
     #[inline]
-    pub(crate) fn graph_node_result(&mut self, id: &Bytes, r: &TaskResult, out: &mut Vec<Output>) {
-        match self.graphs.node_result(id, &r.results) {
+    pub(crate) fn graph_node_result(
+        &mut self,
+        id: &Bytes,
+        r: &TaskResultView<'_>,
+        out: &mut Vec<Output>,
+    ) {
+        match self.graphs.node_result(id, r.results) {
             NodeResult::NotANode => {}
             NodeResult::Canceling(umbrella) => self.graph_node_canceled(&umbrella, id, out),
             NodeResult::Done {
@@ -87,7 +93,7 @@ impl Scheduler {
         &mut self,
         umbrella: &Bytes,
         failed: &Bytes,
-        r: &TaskResult,
+        r: &TaskResultView<'_>,
         out: &mut Vec<Output>,
     ) {
         let Some((client, detached, victims)) = self.graphs.abort_victims(umbrella, failed) else {
@@ -121,7 +127,7 @@ impl Scheduler {
                     out,
                     &client,
                     Kind::TaskResult,
-                    enc::task_result(&id, r.result_type, &r.metadata, &copies),
+                    enc::task_result(&id, r.result_type, r.metadata, &copies),
                 );
             }
         }

@@ -20,6 +20,7 @@ use super::task::Event;
 use super::task_table::TaskTable;
 use super::worker::Workers;
 use super::{Config, Output};
+use crate::wire::view::HotMessage;
 use crate::wire::{CancelConfirmType, Kind, Message};
 use bytes::Bytes;
 use log::debug;
@@ -90,7 +91,7 @@ impl Scheduler {
             self.clients.touch(from, now);
         }
         match msg {
-            Message::Task(task) => self.on_task(task, raw.clone(), out),
+            Message::Task(task) => self.on_task(task.view(), raw, out),
             Message::TaskCancel { task_id, .. } => self.on_task_cancel(from, task_id, raw, out),
             Message::TaskCancelConfirm { task_id, kind } => {
                 let event = match kind {
@@ -100,10 +101,7 @@ impl Scheduler {
                 };
                 self.on_worker_report(from, &task_id, event, out)
             }
-            Message::TaskResult(r) => {
-                let id = r.task_id.clone();
-                self.on_worker_report(from, &id, Event::TaskResultReceived(r, raw.clone()), out)
-            }
+            Message::TaskResult(r) => self.on_task_result(from, r.view(), raw, out),
             Message::TaskLog { task_id } => match self.tasks.get(&task_id) {
                 Some(e) => {
                     let client = e.source.clone();
@@ -112,7 +110,7 @@ impl Scheduler {
                 None => debug!("task log for unknown task {}", hex(&task_id)),
             },
             Message::GraphTask(g) => self.on_graph_task(g, out),
-            Message::ObjectInstruction(o) => self.on_object_instruction(from, o),
+            Message::ObjectInstruction(o) => self.on_object_instruction(from, o.view()),
             Message::ClientHeartbeat(h) => self.on_client_heartbeat(now, from, h, out),
             Message::WorkerHeartbeat(h) => self.on_worker_heartbeat(now, from, h, out),
             Message::ClientDisconnect { shutdown } => {
@@ -134,6 +132,29 @@ impl Scheduler {
                 peer: from.clone(),
                 reason: format!("sent {}, which only the scheduler sends", kind.name()),
             }),
+        }
+        #[cfg(debug_assertions)]
+        self.check_invariants();
+    }
+
+    /// `handle` for a member read in place (`wire::decode_in_place`): the path of every task's three
+    /// messages, with no owned copy of their fields.
+    pub fn handle_hot(
+        &mut self,
+        now: Instant,
+        from: &Bytes,
+        msg: HotMessage<'_>,
+        raw: &Bytes,
+        out: &mut Vec<Output>,
+    ) {
+        self.counters.received[msg.kind() as usize] += 1;
+        if from.starts_with(b"Client|") {
+            self.clients.touch(from, now);
+        }
+        match msg {
+            HotMessage::Task(task) => self.on_task(task, raw, out),
+            HotMessage::TaskResult(r) => self.on_task_result(from, r, raw, out),
+            HotMessage::ObjectInstruction(o) => self.on_object_instruction(from, o),
         }
         #[cfg(debug_assertions)]
         self.check_invariants();
@@ -173,7 +194,7 @@ pub fn pickled_exception(module: &str, name: &str, message: &str) -> Bytes {
 
 /// `part`, a zero-copy field of `old`, as the same bytes of `new` (a copy of `old`); a field that is
 /// not inside `old` (a re-encoded graph node's) is copied on its own.
-pub(crate) fn rebase(old: &Bytes, new: &Bytes, part: &Bytes) -> Bytes {
+pub(crate) fn rebase(old: &Bytes, new: &Bytes, part: &[u8]) -> Bytes {
     let start = (part.as_ptr() as usize).wrapping_sub(old.as_ptr() as usize);
     if !part.is_empty() && start <= old.len() && start + part.len() <= old.len() {
         new.slice(start..start + part.len())

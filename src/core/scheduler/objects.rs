@@ -9,7 +9,7 @@ impl Scheduler {
     pub(super) fn on_object_instruction(
         &mut self,
         from: &Bytes,
-        o: crate::wire::ObjectInstruction,
+        o: crate::wire::view::ObjectInstructionView<'_>,
     ) {
         match o.kind {
             InstructionType::Create => {
@@ -17,12 +17,12 @@ impl Scheduler {
                 let Some(creator) = self
                     .clients
                     .registered
-                    .get_key_value(&o.object_user)
+                    .get_key_value(o.object_user)
                     .map(|(k, _)| k.clone())
                 else {
                     error!(
                         "object create for unknown client {} from {}: ignored",
-                        lossy(&o.object_user),
+                        lossy(o.object_user),
                         lossy(from)
                     );
                     return;
@@ -36,7 +36,7 @@ impl Scheduler {
             }
             InstructionType::Delete => {
                 for id in o.ids.iter() {
-                    self.objects.release(&o.object_user, id);
+                    self.objects.release(o.object_user, id);
                 }
             }
             InstructionType::Clear => error!(

@@ -5,14 +5,15 @@ use crate::core::task::{transition, Action, Event, EventKind, Target, TaskState}
 use crate::core::task_table::TaskEntry;
 use crate::core::worker::WorkerKey;
 use crate::core::{Allocate, Output, StorageOp};
-use crate::wire::{encode as enc, CancelConfirmType, Kind, ResultType, Task};
+use crate::wire::view::{TaskResultView, TaskView};
+use crate::wire::{encode as enc, CancelConfirmType, Kind, ResultType};
 use bytes::Bytes;
 use log::{debug, error, info, warn};
 use std::time::Instant;
 
 impl Scheduler {
-    pub(super) fn on_task(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
-        if self.tasks.contains(&task.task_id) {
+    pub(super) fn on_task(&mut self, task: TaskView<'_>, frame: &Bytes, out: &mut Vec<Output>) {
+        if self.tasks.contains(task.task_id) {
             error!("task {} submitted twice: dropped", hex(&task.task_id));
             return;
         }
@@ -24,14 +25,28 @@ impl Scheduler {
             self.fail_task(&task, &msg, out);
             return;
         }
-        self.submit(task, frame, out);
+        self.submit(&task, frame, out);
     }
 
-    /// Creates the machine of a new task (client-submitted or a graph node) and places it.
-    pub(crate) fn submit(&mut self, task: Task, frame: Bytes, out: &mut Vec<Output>) {
-        let own = Bytes::copy_from_slice(&frame);
-        let id = rebase(&frame, &own, &task.task_id);
-        let source = rebase(&frame, &own, &task.source);
+    /// A worker's result: its task's id is kept as a slice of the frame (as the table's key it is
+    /// compared, not stored), the frame is relayed to the client as received.
+    pub(super) fn on_task_result(
+        &mut self,
+        from: &Bytes,
+        r: TaskResultView<'_>,
+        raw: &Bytes,
+        out: &mut Vec<Output>,
+    ) {
+        let id = crate::wire::view::share(raw, r.task_id);
+        self.on_worker_report(from, &id, Event::TaskResultReceived(r, raw.clone()), out)
+    }
+
+    /// Creates the machine of a new task (client-submitted or a graph node) and places it; `frame` is
+    /// the task as received (or encoded), which the table keeps a copy of.
+    pub(crate) fn submit(&mut self, task: &TaskView<'_>, frame: &Bytes, out: &mut Vec<Output>) {
+        let own = Bytes::copy_from_slice(frame);
+        let id = rebase(frame, &own, task.task_id);
+        let source = rebase(frame, &own, task.source);
         self.clients.add_task(&source);
         let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
         let entry = TaskEntry::new(source, own, required);
@@ -52,7 +67,7 @@ impl Scheduler {
         }
     }
 
-    pub(super) fn pick_worker_for(&self, task: &Task) -> Option<WorkerKey> {
+    pub(super) fn pick_worker_for(&self, task: &TaskView<'_>) -> Option<WorkerKey> {
         match self.config.allocate {
             Allocate::EvenLoad => self.workers.least_loaded(),
             Allocate::Capability => {
@@ -64,19 +79,19 @@ impl Scheduler {
 
     /// Answers a task the scheduler will not run with a failed result carrying a pickled `SchedulerError`
     /// (what 2.9.0 sends on its own fault path), stored under a fresh object owned by the client.
-    pub(super) fn fail_task(&mut self, task: &Task, message: &str, out: &mut Vec<Output>) {
-        let id = crate::core::graph::fresh_object_id_for(&task.source, self.seeds.bytes16());
+    pub(super) fn fail_task(&mut self, task: &TaskView<'_>, message: &str, out: &mut Vec<Output>) {
+        let id = crate::core::graph::fresh_object_id_for(task.source, self.seeds.bytes16());
         let payload = pickled_exception("scaler.utility.exceptions", "SchedulerError", message);
         let size = payload.len() as u64;
         out.push(Output::Storage(StorageOp::Set {
             id: id.clone(),
             payload,
         }));
-        let creator = self.clients.interned(&task.source);
+        let creator = self.clients.interned(task.source);
         self.objects
-            .create(&id, creator, 1, b"<SchedulerError>", size);
-        let frame = enc::task_result(&task.task_id, ResultType::Failed, b"", &[id]);
-        self.send(out, &task.source, Kind::TaskResult, frame);
+            .create(&id, creator.clone(), 1, b"<SchedulerError>", size);
+        let frame = enc::task_result(task.task_id, ResultType::Failed, b"", &[id]);
+        self.send(out, &creator, Kind::TaskResult, frame);
         self.counters.terminal[TaskState::Failed as usize] += 1;
     }
 
@@ -124,7 +139,7 @@ impl Scheduler {
         &mut self,
         from: &Bytes,
         id: &Bytes,
-        event: Event,
+        event: Event<'_>,
         out: &mut Vec<Output>,
     ) {
         let name = event.kind().name();
@@ -159,7 +174,7 @@ impl Scheduler {
 
     /// Runs one event through the transition table and performs its action; the state the action
     /// lands in must be one the table allows.
-    pub(crate) fn apply(&mut self, id: &Bytes, event: Event, out: &mut Vec<Output>) {
+    pub(crate) fn apply(&mut self, id: &Bytes, event: Event<'_>, out: &mut Vec<Output>) {
         let Some(entry) = self.tasks.get(id) else {
             return;
         };
@@ -169,7 +184,7 @@ impl Scheduler {
 
     /// `apply` for a caller that has just read the live task's state `from` (it saves the lookup on
     /// the paths every task takes).
-    fn apply_from(&mut self, id: &Bytes, from: TaskState, event: Event, out: &mut Vec<Output>) {
+    fn apply_from(&mut self, id: &Bytes, from: TaskState, event: Event<'_>, out: &mut Vec<Output>) {
         debug_assert_eq!(self.tasks.get(id).map(|e| e.state()), Some(from));
         let kind = event.kind();
         let Some(tr) = transition(from, kind) else {

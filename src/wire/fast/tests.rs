@@ -255,3 +255,48 @@ fn fuzz_corpus_agrees_with_the_generic_decoder() {
     );
     eprintln!("{files} corpus inputs, {accepted} read by the fast path");
 }
+
+/// The scheduler's path (`decode_in_place`): every hot member the fast reader accepts arrives as a
+/// view whose fields are the frame's own bytes (no copy, no reference count) and that reads as the
+/// generic decoder's value; every other member arrives owned.
+#[test]
+fn in_place_views_are_the_frame_and_read_as_the_generic_decoder() {
+    use crate::wire::view::HotMessage;
+    let mut r = Rng(11);
+    let (mut hot, mut owned) = (0, 0);
+    for i in 0..300 {
+        let frame = if i % 4 == 0 {
+            enc::task_cancel(&r.bytes(32), i % 8 == 0)
+        } else {
+            random_message(&mut r)
+        };
+        let inside = |b: &[u8]| b.is_empty() || frame.as_ptr_range().contains(&b.as_ptr());
+        match crate::wire::decode_in_place(&frame) {
+            Ok(Decoded::Hot(v)) => {
+                hot += 1;
+                match &v {
+                    HotMessage::Task(t) => {
+                        assert!(inside(t.task_id) && inside(t.source) && inside(t.metadata));
+                        assert!(inside(t.func_object_id));
+                    }
+                    HotMessage::TaskResult(t) => {
+                        assert!(inside(t.task_id) && inside(t.metadata));
+                        assert!(t.results.iter().all(inside));
+                    }
+                    HotMessage::ObjectInstruction(o) => {
+                        assert!(inside(o.object_user));
+                        assert!(o.ids.iter().all(inside) && o.names.iter().all(inside));
+                    }
+                }
+                assert_eq!(Ok(v.to_message(&frame)), generic(&frame));
+            }
+            Ok(Decoded::Owned(m)) => {
+                owned += 1;
+                assert!(fast(&frame).is_none(), "{m:?} was declined");
+                assert_eq!(Ok(m), generic(&frame));
+            }
+            Err(e) => assert_eq!(Err(e), generic(&frame)),
+        }
+    }
+    assert!(hot > 50 && owned > 10, "{hot} hot, {owned} owned");
+}
