@@ -14,14 +14,14 @@ use std::time::Instant;
 impl Scheduler {
     pub(super) fn on_task(&mut self, task: TaskView<'_>, frame: &Bytes, out: &mut Vec<Output>) {
         if self.tasks.contains(task.task_id) {
-            error!("task {} submitted twice: dropped", hex(&task.task_id));
+            error!("task {} submitted twice: dropped", hex(task.task_id));
             return;
         }
         let limit = self.config.max_tasks_waiting;
         let queued = self.tasks.queued();
         if limit >= 0 && queued as i64 >= limit && self.pick_worker_for(&task).is_none() {
             let msg = format!("scheduler queue is full: {queued} tasks are waiting (--max-number-of-tasks-waiting {limit})");
-            warn!("task {} refused: {msg}", hex(&task.task_id));
+            warn!("task {} refused: {msg}", hex(task.task_id));
             self.fail_task(&task, &msg, out);
             return;
         }
@@ -241,7 +241,7 @@ impl Scheduler {
                         lossy(&e.source)
                     );
                 }
-                self.finish_removed(id, e, to, kind, &r.metadata, out);
+                self.finish_removed(id, e, to, kind, r.metadata, out);
                 self.graph_node_result(id, &r, out);
                 self.dispatch_queued(out);
                 return;
