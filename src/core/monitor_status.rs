@@ -346,7 +346,7 @@ pub fn state_object(objects: &Objects, tasks: &TaskTable, report_limit: usize) -
                 crate::schema::common_capnp::object_metadata::ObjectContentType::Object
             });
             e.set_size(o.size);
-            e.set_creator(&o.creator);
+            e.set_creator(objects.creator(o));
             e.set_task_count(uses.get(id.as_ref()).copied().unwrap_or(0));
         }
     })

@@ -118,8 +118,7 @@ impl Scheduler {
                     .get(orig)
                     .map(|o| (o.kind, o.name.clone(), o.size))
                     .unwrap_or((1, Box::default(), 0));
-                let creator = self.clients.interned(&client);
-                self.objects.create(&new, creator, kind, &name, size);
+                self.objects.create(&new, &client, kind, &name, size);
                 copies.push(new);
             }
             if !detached {

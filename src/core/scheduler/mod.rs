@@ -168,6 +168,9 @@ impl Scheduler {
         }
         self.tasks.check_invariants();
         self.workers.check_invariants();
+        if self.objects.len() <= 5000 {
+            self.objects.check_invariants();
+        }
         let held: usize = self.workers.slab.iter().map(|(_, w)| w.tasks.len()).sum();
         let holders = self.tasks.values().filter(|e| e.holder.is_some()).count();
         assert_eq!(

@@ -13,25 +13,19 @@ impl Scheduler {
     ) {
         match o.kind {
             InstructionType::Create => {
-                // The registered client's own id, so that no object refers into this frame's buffer.
-                let Some(creator) = self
-                    .clients
-                    .registered
-                    .get_key_value(o.object_user)
-                    .map(|(k, _)| k.clone())
-                else {
+                if !self.clients.is_registered(o.object_user) {
                     error!(
                         "object create for unknown client {} from {}: ignored",
                         lossy(o.object_user),
                         lossy(from)
                     );
                     return;
-                };
+                }
                 for (i, id) in o.ids.iter().enumerate() {
                     let kind = o.types.get(i).unwrap_or(1);
                     let name = o.names.get(i).unwrap_or_default();
                     let size = o.sizes.get(i).unwrap_or(0);
-                    self.objects.create(id, creator.clone(), kind, name, size);
+                    self.objects.create(id, o.object_user, kind, name, size);
                 }
             }
             InstructionType::Delete => {

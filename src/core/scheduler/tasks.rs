@@ -87,11 +87,11 @@ impl Scheduler {
             id: id.clone(),
             payload,
         }));
-        let creator = self.clients.interned(task.source);
         self.objects
-            .create(&id, creator.clone(), 1, b"<SchedulerError>", size);
+            .create(&id, task.source, 1, b"<SchedulerError>", size);
         let frame = enc::task_result(task.task_id, ResultType::Failed, b"", &[id]);
-        self.send(out, &creator, Kind::TaskResult, frame);
+        let client = self.clients.interned(task.source);
+        self.send(out, &client, Kind::TaskResult, frame);
         self.counters.terminal[TaskState::Failed as usize] += 1;
     }
 
