@@ -14,13 +14,21 @@ pub struct ClientInfo {
     pub heartbeat: ClientHeartbeat,
 }
 
+/// A client's live tasks, with the one copy of its id that they all name (so that every result to
+/// the client carries the same `Bytes`, which the transport's route cache recognises by address).
+#[derive(Debug)]
+pub struct LiveTasks {
+    pub id: Bytes,
+    pub count: u32,
+}
+
 #[derive(Debug)]
 pub struct Clients {
     pub registered: IdMap<Bytes, ClientInfo>,
     /// Number of live tasks (graph umbrellas included) per client id, registered or not. Whether a
     /// task's answers still go to its client is the task's own `detached` flag, set when the client
     /// is removed.
-    pub tasks: IdMap<Bytes, u32>,
+    pub tasks: IdMap<Bytes, LiveTasks>,
 }
 
 impl Clients {
@@ -81,28 +89,37 @@ impl Clients {
         }
     }
 
-    pub fn add_task(&mut self, client: &Bytes) {
-        // Not `entry(client.clone())`: the key clone (two reference-count updates) is only needed for a
-        // client's first task.
+    /// Counts one more live task for `client`; returns the id its tasks keep (copied on the first,
+    /// so that no table keeps a slice of a task's frame).
+    pub fn add_task(&mut self, client: &[u8]) -> Bytes {
         match self.tasks.get_mut(client) {
-            Some(n) => *n += 1,
+            Some(t) => {
+                t.count += 1;
+                t.id.clone()
+            }
             None => {
-                self.tasks.insert(client.clone(), 1);
+                let id = Bytes::copy_from_slice(client);
+                let live = LiveTasks {
+                    id: id.clone(),
+                    count: 1,
+                };
+                self.tasks.insert(id.clone(), live);
+                id
             }
         }
     }
 
-    pub fn remove_task(&mut self, client: &Bytes) {
-        if let Some(n) = self.tasks.get_mut(client) {
-            *n -= 1;
-            if *n == 0 {
+    pub fn remove_task(&mut self, client: &[u8]) {
+        if let Some(t) = self.tasks.get_mut(client) {
+            t.count -= 1;
+            if t.count == 0 {
                 self.tasks.remove(client);
             }
         }
     }
 
     pub fn num_tasks(&self, client: &[u8]) -> usize {
-        self.tasks.get(client).map_or(0, |n| *n as usize)
+        self.tasks.get(client).map_or(0, |t| t.count as usize)
     }
 }
 

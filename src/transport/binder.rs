@@ -74,9 +74,23 @@ struct Parked {
     since: Instant,
 }
 
+/// Slots of the route cache (`Binder::recent`).
+const RECENT: usize = 8;
+
+/// The route cache's slot for an identity: its address, multiplied and shifted to `RECENT` slots.
+#[inline]
+fn slot(id: &[u8]) -> usize {
+    ((id.as_ptr() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61) as usize % RECENT
+}
+
 #[derive(Debug, Default)]
 pub struct Binder {
     main: IdMap<Bytes, usize>,
+    /// Identities lately routed on the main address, by the address of their bytes. The scheduler
+    /// names a worker or client by the one `Bytes` it keeps for it, so most sends find it here by
+    /// comparing an address instead of hashing the id. An entry holds its `Bytes`, so its address
+    /// cannot be reused for other bytes while it is cached; every bind and unbind empties the cache.
+    recent: [Option<(Bytes, usize)>; RECENT],
     storage: IdMap<Bytes, usize>,
     parked: IdMap<Bytes, Parked>,
     parked_total: usize,
@@ -130,6 +144,7 @@ impl Binder {
             ..Bound::default()
         };
         if ns == Namespace::Main {
+            self.recent = Default::default();
             self.gone.remove(&id);
             if let Some(p) = self.parked.remove(&id) {
                 self.parked_total -= p.bytes;
@@ -156,8 +171,11 @@ impl Binder {
             return false;
         }
         map.remove(id);
-        if ns == Namespace::Main && clean {
-            self.gone.insert(id.clone(), now);
+        if ns == Namespace::Main {
+            self.recent = Default::default();
+            if clean {
+                self.gone.insert(id.clone(), now);
+            }
         }
         self.check();
         true
@@ -168,8 +186,18 @@ impl Binder {
     // pay a call for (the unbound cases are rare and stay out of line).
     #[inline]
     pub fn send(&mut self, now: Instant, to: &Bytes, frame: Bytes) -> Delivery {
+        let s = slot(to);
+        if let Some((id, k)) = &self.recent[s] {
+            if id.as_ptr() == to.as_ptr() && id.len() == to.len() {
+                debug_assert_eq!(self.main.get(to), Some(k), "route cache out of date");
+                return Delivery::Now(*k, frame);
+            }
+        }
         match self.main.get(to) {
-            Some(&k) => Delivery::Now(k, frame),
+            Some(&k) => {
+                self.recent[s] = Some((to.clone(), k));
+                Delivery::Now(k, frame)
+            }
             None => self.send_unbound(now, to, frame),
         }
     }
@@ -249,6 +277,36 @@ mod tests {
             max_parked_total_bytes: total,
             gone_ttl: Duration::from_secs(60),
         }
+    }
+
+    /// The route cache answers by address only while the binding it saw holds: a reconnect, a
+    /// departure or an equal id in another allocation all route by the table.
+    #[test]
+    fn the_route_cache_follows_every_binding_change() {
+        let t0 = Instant::now();
+        let mut b = Binder::new(BinderLimits::default());
+        let w = id("worker");
+        b.bind(Namespace::Main, w.clone(), 1);
+        for _ in 0..3 {
+            assert_eq!(b.send(t0, &w, frame(1)), Delivery::Now(1, frame(1)));
+        }
+        assert!(b
+            .recent
+            .iter()
+            .flatten()
+            .any(|(i, k)| i.as_ptr() == w.as_ptr() && *k == 1));
+        b.bind(Namespace::Main, id("worker"), 2);
+        assert_eq!(b.send(t0, &w, frame(1)), Delivery::Now(2, frame(1)));
+        let other = id("worker");
+        assert_ne!(other.as_ptr(), w.as_ptr());
+        assert_eq!(b.send(t0, &other, frame(1)), Delivery::Now(2, frame(1)));
+        assert!(b.unbind(t0, Namespace::Main, &w, 2, true));
+        assert_eq!(b.send(t0, &w, frame(1)), Delivery::DroppedGone);
+        b.bind(Namespace::Main, w.clone(), 3);
+        assert_eq!(b.send(t0, &w, frame(1)), Delivery::Now(3, frame(1)));
+        // Unclean departure: parked, not sent to the dead connection.
+        assert!(b.unbind(t0, Namespace::Main, &w, 3, false));
+        assert_eq!(b.send(t0, &w, frame(1)), Delivery::Parked);
     }
 
     #[test]

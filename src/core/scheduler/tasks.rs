@@ -46,8 +46,7 @@ impl Scheduler {
     pub(crate) fn submit(&mut self, task: &TaskView<'_>, frame: &Bytes, out: &mut Vec<Output>) {
         let own = Bytes::copy_from_slice(frame);
         let id = rebase(frame, &own, task.task_id);
-        let source = rebase(frame, &own, task.source);
-        self.clients.add_task(&source);
+        let source = self.clients.add_task(task.source);
         let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
         let entry = TaskEntry::new(source, own, required);
         // The worker is picked before the entry goes in, and the machine starts from the state the
