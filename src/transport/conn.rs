@@ -20,7 +20,7 @@ const MIN_READ: usize = 4096;
 const GROW_STEP: usize = 64 * 1024;
 /// Bytes read from one connection per `read` call before the others get a go: a peer streaming a
 /// large object would otherwise hold the loop for as long as it keeps the socket non-empty.
-const READ_BYTES_PER_TURN: usize = 4 << 20;
+const READ_BYTES_PER_TURN: usize = 1 << 20;
 /// An identity is a short string; a longer identity frame is refused before it is buffered.
 const MAX_IDENTITY: u64 = 4096;
 
@@ -294,7 +294,9 @@ impl Conn {
                     }
                 }
             };
-            let room = buf.len();
+            // Nor past the turn's budget: the kernel's copy (and a large frame's page faults) for
+            // one call are time every other peer waits.
+            let room = buf.len().min(self.read_bytes_per_turn - read_bytes);
             // SAFETY: detaches `buf` from `self` so `read_some` can take `&mut self`; it touches
             // neither `rbuf`'s spare capacity nor `large`, and both outlive the call.
             let buf = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr(), room) };
