@@ -15,6 +15,7 @@ pub mod shutdown;
 pub mod storage_link;
 pub mod tls;
 pub mod token;
+pub mod wake_timer;
 pub mod ws;
 
 pub use addr::Address;

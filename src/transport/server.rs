@@ -51,6 +51,8 @@ pub struct Server {
     shutdown: bool,
     sampler: ProcSampler,
     next_housekeeping: Instant,
+    /// `None` where no timerfd could be had: the loop then waits with a timeout.
+    timer: Option<super::wake_timer::WakeTimer>,
     /// Reused between reads so that decoding frames allocates nothing per read.
     received: Received,
     http: HttpConns,
@@ -69,6 +71,7 @@ impl Server {
         tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
+        let timer = super::wake_timer::WakeTimer::new(&poll, SocketToken::Timer.token()).ok();
         super::conn::set_large_frame_reserve(limits.large_frame_reserve);
         let (storage_addr, storage) = match storage {
             StorageMode::Embedded(addr) => (
@@ -96,6 +99,7 @@ impl Server {
             shutdown: false,
             sampler: ProcSampler::default(),
             next_housekeeping: Instant::now(),
+            timer,
             received: Received::default(),
             http: HttpConns::default(),
             stats: TransportStats::default(),
@@ -135,13 +139,17 @@ impl Server {
             if let Some(t) = self.storage.link().and_then(|l| l.next_attempt()) {
                 wake = wake.min(t);
             }
-            let timeout = if self.reread.is_empty() {
-                wake.saturating_duration_since(now)
-                    .min(Duration::from_millis(250))
+            let timeout = if !self.reread.is_empty() {
+                Some(Duration::ZERO)
+            } else if self.timer.as_mut().is_some_and(|t| t.arm(wake).is_ok()) {
+                None
             } else {
-                Duration::ZERO
+                Some(
+                    wake.saturating_duration_since(now)
+                        .min(Duration::from_millis(250)),
+                )
             };
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -170,6 +178,11 @@ impl Server {
                     }
                     // A connection closed earlier in this turn.
                     Some(SocketToken::Conn(_)) => {}
+                    Some(SocketToken::Timer) => {
+                        if let Some(t) = self.timer.as_mut() {
+                            t.fired();
+                        }
+                    }
                     None => debug_assert!(false, "unknown token {:?}", ev.token()),
                 }
             }

@@ -14,6 +14,8 @@ pub enum SocketToken {
     Conn(usize),
     /// A metrics (HTTP) connection: its key in the HTTP slab.
     Http(usize),
+    /// The loop's timer (`wake_timer`); there is one, so its index is 0.
+    Timer,
 }
 
 const KIND_BITS: u32 = 2;
@@ -21,6 +23,7 @@ const KIND_MASK: usize = (1 << KIND_BITS) - 1;
 const LISTENER: usize = 0;
 const CONN: usize = 1;
 const HTTP: usize = 2;
+const TIMER: usize = 3;
 
 impl SocketToken {
     pub fn token(self) -> Token {
@@ -28,6 +31,7 @@ impl SocketToken {
             SocketToken::Listener(i) => (LISTENER, i),
             SocketToken::Conn(i) => (CONN, i),
             SocketToken::Http(i) => (HTTP, i),
+            SocketToken::Timer => (TIMER, 0),
         };
         // Slab keys are dense from 0; they would need 2^62 live entries to lose a bit here.
         debug_assert!(
@@ -43,6 +47,7 @@ impl SocketToken {
             LISTENER => Some(SocketToken::Listener(index)),
             CONN => Some(SocketToken::Conn(index)),
             HTTP => Some(SocketToken::Http(index)),
+            TIMER if index == 0 => Some(SocketToken::Timer),
             _ => None,
         }
     }
@@ -68,6 +73,11 @@ mod tests {
                 SocketToken::Listener(i).token()
             );
         }
-        assert_eq!(SocketToken::from_token(Token(3)), None);
+        assert_eq!(
+            SocketToken::from_token(SocketToken::Timer.token()),
+            Some(SocketToken::Timer)
+        );
+        // The timer kind with any other index was never registered.
+        assert_eq!(SocketToken::from_token(Token((1 << KIND_BITS) | 3)), None);
     }
 }
