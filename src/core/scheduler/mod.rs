@@ -77,6 +77,16 @@ impl Scheduler {
         });
     }
 
+    /// What every message from a peer does before its own handler: it is counted, and a client's
+    /// message (any, not only heartbeats) shows it alive.
+    #[inline]
+    fn received(&mut self, now: Instant, from: &[u8], kind: Kind) {
+        self.counters.received[kind as usize] += 1;
+        if from.starts_with(b"Client|") {
+            self.clients.touch(from, now);
+        }
+    }
+
     /// Handles one message received from `from` on the main socket.
     pub fn handle(
         &mut self,
@@ -86,10 +96,7 @@ impl Scheduler {
         raw: &Bytes,
         out: &mut Vec<Output>,
     ) {
-        self.counters.received[msg.kind() as usize] += 1;
-        if from.starts_with(b"Client|") {
-            self.clients.touch(from, now);
-        }
+        self.received(now, from, msg.kind());
         match msg {
             Message::Task(task) => self.on_task(task.view(), raw, out),
             Message::TaskCancel { task_id, .. } => self.on_task_cancel(from, task_id, raw, out),
@@ -147,10 +154,7 @@ impl Scheduler {
         raw: &Bytes,
         out: &mut Vec<Output>,
     ) {
-        self.counters.received[msg.kind() as usize] += 1;
-        if from.starts_with(b"Client|") {
-            self.clients.touch(from, now);
-        }
+        self.received(now, from, msg.kind());
         match msg {
             HotMessage::Task(task) => self.on_task(task, raw, out),
             HotMessage::TaskResult(r) => self.on_task_result(from, r, raw, out),
