@@ -87,25 +87,35 @@ impl DataList {
         })
     }
 
-    pub fn get(&self, i: usize) -> Option<&[u8]> {
-        match &self.0 {
-            DataRepr::Owned(v) => v.get(i).map(|b| &b[..]),
+    /// The list as its borrowed form, which does all the reading.
+    pub fn view(&self) -> DataRef<'_> {
+        DataRef(match &self.0 {
+            DataRepr::Owned(v) => DataRefRepr::Owned(v),
             DataRepr::InFrame {
                 frame,
                 base,
                 start,
                 count,
-            } => (i < *count).then(|| element(frame, *base, start + i)),
-        }
+            } => DataRefRepr::InFrame {
+                frame,
+                base: *base,
+                start: *start,
+                count: *count,
+            },
+        })
+    }
+
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        self.view().get(i)
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        (0..self.len()).map(move |i| self.get(i).unwrap_or_default())
+        self.view().iter()
     }
 
     /// Each element in an allocation of its own, so that keeping them does not keep the frame.
     pub fn to_owned_vec(&self) -> Vec<Bytes> {
-        self.iter().map(Bytes::copy_from_slice).collect()
+        self.view().to_owned_vec()
     }
 }
 
@@ -182,17 +192,20 @@ impl<T: Scalar> ScalarList<T> {
         })
     }
 
+    /// The list as its borrowed form, which does all the reading.
+    pub fn view(&self) -> ScalarRef<'_, T> {
+        ScalarRef(match &self.0 {
+            ScalarRepr::Owned(v) => ScalarRefRepr::Owned(v),
+            ScalarRepr::InFrame { frame, at, count } => ScalarRefRepr::InFrame {
+                frame,
+                at: *at,
+                count: *count,
+            },
+        })
+    }
+
     pub fn get(&self, i: usize) -> Option<T> {
-        match &self.0 {
-            ScalarRepr::Owned(v) => v.get(i).copied(),
-            ScalarRepr::InFrame { frame, at, count } => {
-                if i >= *count {
-                    return None;
-                }
-                let from = at + i * T::SIZE;
-                frame.get(from..from + T::SIZE).map(T::read)
-            }
-        }
+        self.view().get(i)
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + '_ {
@@ -303,7 +316,7 @@ pub struct DataRef<'a>(DataRefRepr<'a>);
 
 #[derive(Clone, Copy)]
 enum DataRefRepr<'a> {
-    List(&'a DataList),
+    Owned(&'a [Bytes]),
     /// As `DataRepr::InFrame`.
     InFrame {
         frame: &'a Bytes,
@@ -326,7 +339,7 @@ impl<'a> DataRef<'a> {
 
     pub fn len(&self) -> usize {
         match &self.0 {
-            DataRefRepr::List(l) => l.len(),
+            DataRefRepr::Owned(v) => v.len(),
             DataRefRepr::InFrame { count, .. } => *count,
         }
     }
@@ -337,7 +350,7 @@ impl<'a> DataRef<'a> {
 
     pub fn get(&self, i: usize) -> Option<&'a [u8]> {
         match self.0 {
-            DataRefRepr::List(l) => l.get(i),
+            DataRefRepr::Owned(v) => v.get(i).map(|b| &b[..]),
             DataRefRepr::InFrame {
                 frame,
                 base,
@@ -360,7 +373,7 @@ impl<'a> DataRef<'a> {
     /// The list as a message field (sharing the frame, as the decoders' lists do).
     pub fn to_list(&self) -> DataList {
         match self.0 {
-            DataRefRepr::List(l) => l.clone(),
+            DataRefRepr::Owned(v) => DataList::from(v.to_vec()),
             DataRefRepr::InFrame {
                 frame,
                 base,
@@ -371,19 +384,13 @@ impl<'a> DataRef<'a> {
     }
 }
 
-impl DataList {
-    pub fn view(&self) -> DataRef<'_> {
-        DataRef(DataRefRepr::List(self))
-    }
-}
-
 /// A scalar list of a message being handled (see `DataRef`).
 #[derive(Clone, Copy)]
 pub struct ScalarRef<'a, T: Scalar>(ScalarRefRepr<'a, T>);
 
 #[derive(Clone, Copy)]
 enum ScalarRefRepr<'a, T: Scalar> {
-    List(&'a ScalarList<T>),
+    Owned(&'a [T]),
     /// As `ScalarRepr::InFrame`.
     InFrame {
         frame: &'a Bytes,
@@ -400,7 +407,7 @@ impl<'a, T: Scalar> ScalarRef<'a, T> {
 
     pub fn len(&self) -> usize {
         match &self.0 {
-            ScalarRefRepr::List(l) => l.len(),
+            ScalarRefRepr::Owned(v) => v.len(),
             ScalarRefRepr::InFrame { count, .. } => *count,
         }
     }
@@ -411,7 +418,7 @@ impl<'a, T: Scalar> ScalarRef<'a, T> {
 
     pub fn get(&self, i: usize) -> Option<T> {
         match self.0 {
-            ScalarRefRepr::List(l) => l.get(i),
+            ScalarRefRepr::Owned(v) => v.get(i).copied(),
             ScalarRefRepr::InFrame { frame, at, count } => {
                 if i >= count {
                     return None;
@@ -424,15 +431,9 @@ impl<'a, T: Scalar> ScalarRef<'a, T> {
 
     pub fn to_list(&self) -> ScalarList<T> {
         match self.0 {
-            ScalarRefRepr::List(l) => l.clone(),
+            ScalarRefRepr::Owned(v) => ScalarList::from(v.to_vec()),
             ScalarRefRepr::InFrame { frame, at, count } => ScalarList::in_frame(frame, at, count),
         }
-    }
-}
-
-impl<T: Scalar> ScalarList<T> {
-    pub fn view(&self) -> ScalarRef<'_, T> {
-        ScalarRef(ScalarRefRepr::List(self))
     }
 }
 

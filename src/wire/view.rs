@@ -50,7 +50,7 @@ pub enum HotMessage<'a> {
 
 /// `frame`'s bytes `b` as a `Bytes` sharing it (a field of an owned `Message`); `b` not inside `frame`
 /// (a view of an owned message) is copied.
-pub fn share(frame: &Bytes, b: &[u8]) -> Bytes {
+fn share(frame: &Bytes, b: &[u8]) -> Bytes {
     let inside = frame.as_ptr_range();
     if b.is_empty() {
         Bytes::new()

@@ -37,7 +37,7 @@ impl Scheduler {
         raw: &Bytes,
         out: &mut Vec<Output>,
     ) {
-        let id = crate::wire::view::share(raw, r.task_id);
+        let id = rebase(raw, raw, r.task_id);
         self.on_worker_report(from, &id, Event::TaskResultReceived(r, raw.clone()), out)
     }
 
