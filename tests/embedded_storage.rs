@@ -70,3 +70,67 @@ fn replies_reach_the_asker_including_parked_answers_and_reconnected_askers() {
     assert!(s.alive());
     assert_eq!(s.terminate(), Some(0));
 }
+
+fn scaler_objects(metrics_port: u16) -> u64 {
+    use std::io::{Read, Write};
+    let mut t = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).unwrap();
+    t.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    t.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("scaler_objects ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no scaler_objects in\n{text}"))
+}
+
+/// A 2.9.0 client deletes each result in the object storage server after fetching it and never tells
+/// the scheduler; with the embedded server the scheduler sees the deletion and drops its record, so a
+/// long-lived client's results do not pile up in the scheduler.
+#[test]
+fn an_object_deleted_in_embedded_storage_leaves_the_scheduler_too() {
+    use scaler_rs::wire::{encode as enc, ClientHeartbeat, InstructionType, ObjectInstruction};
+    let metrics_port = common::free_ports();
+    let s = Scheduler::start(&[
+        "--metrics-address",
+        &format!("tcp://127.0.0.1:{metrics_port}"),
+    ]);
+    let client_id = bytes::Bytes::from_static(b"Client|objects-test");
+    let mut client = Peer::connect(s.addr(), &client_id).unwrap();
+    client
+        .send(&enc::client_heartbeat(&ClientHeartbeat::default()))
+        .unwrap();
+    let (kept, deleted) = ([5u8; 32], [6u8; 32]);
+    client
+        .send(&enc::object_instruction(&ObjectInstruction {
+            kind: InstructionType::Create,
+            object_user: client_id.clone(),
+            ids: vec![
+                bytes::Bytes::copy_from_slice(&kept),
+                bytes::Bytes::copy_from_slice(&deleted),
+            ]
+            .into(),
+            types: vec![1, 1].into(),
+            names: vec![
+                bytes::Bytes::from_static(b"a"),
+                bytes::Bytes::from_static(b"b"),
+            ]
+            .into(),
+            sizes: vec![1, 1].into(),
+        }))
+        .unwrap();
+    let mut st = storage_peer(&s, b"storage-user");
+    set(&mut st, &kept, b"k", 1);
+    set(&mut st, &deleted, b"d", 2);
+    assert_eq!(reply(&mut st).0, ResponseType::SetOk);
+    assert_eq!(reply(&mut st).0, ResponseType::SetOk);
+    assert_eq!(scaler_objects(metrics_port), 2);
+
+    st.send(&delete_request(&deleted, 3)).unwrap();
+    assert_eq!(reply(&mut st), (ResponseType::DelOk, 3, None));
+    // A delete of an id the storage server does not have changes nothing.
+    st.send(&delete_request(&[7u8; 32], 4)).unwrap();
+    assert_eq!(reply(&mut st), (ResponseType::DelNotExists, 4, None));
+    assert_eq!(scaler_objects(metrics_port), 1);
+    let mut s = s;
+    assert!(s.alive());
+    assert_eq!(s.terminate(), Some(0));
+}

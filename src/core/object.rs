@@ -210,22 +210,38 @@ impl Objects {
     /// `client` lets go of `id`; as the creator is the only holder, that deletes it.
     pub fn release(&mut self, client: &[u8], id: &[u8]) {
         let Some(k) = key(id) else { return };
-        let h = self.hash(&k);
-        let stored = &self.stored;
-        let Ok(slot) = self
-            .index
-            .find_entry(spread(h), |s| s.hash == h && stored[s.at as usize].key == k)
-        else {
+        let Some(&creator) = self.creator_index.get(client) else {
             return;
         };
-        let at = slot.get().at as usize;
-        let creator = stored[at].info.creator;
-        if self.creators[creator as usize].id == client {
-            slot.remove();
-            self.stored.remove(at);
-            self.unhold(creator);
+        if self.remove(&k, Some(creator)) {
             self.pending_delete.push(k);
         }
+    }
+
+    /// Drops the record of `k`, which no longer exists anywhere (deleted in the object storage server
+    /// by a peer): nothing is due for deletion.
+    pub fn forget(&mut self, k: &ObjectKey) {
+        self.remove(k, None);
+    }
+
+    /// Removes `k`, only if `creator` made it when one is given; whether it did.
+    fn remove(&mut self, k: &ObjectKey, creator: Option<u32>) -> bool {
+        let h = self.hash(k);
+        let stored = &self.stored;
+        let Ok(slot) = self.index.find_entry(spread(h), |s| {
+            s.hash == h && stored[s.at as usize].key == *k
+        }) else {
+            return false;
+        };
+        let at = slot.get().at as usize;
+        let made_by = stored[at].info.creator;
+        if creator.is_some_and(|c| c != made_by) {
+            return false;
+        }
+        slot.remove();
+        self.stored.remove(at);
+        self.unhold(made_by);
+        true
     }
 
     /// Drops every object `client` created (disconnect or timeout). A scan: clients leave rarely, and
@@ -377,6 +393,29 @@ mod tests {
         o.release(b"c3", &id(3));
         o.check_invariants();
         assert!(o.is_empty() && o.creators.is_empty() && o.last_creator.is_none());
+    }
+
+    #[test]
+    fn an_object_deleted_in_storage_is_forgotten_with_nothing_left_to_delete() {
+        let mut o = Objects::new(IdBuild::with_keys(1, 2));
+        o.create(&id(1), b"c1", 1, b"r", 8);
+        o.create(&id(2), b"c1", 1, b"r", 8);
+        o.forget(&id(1));
+        o.forget(&id(9));
+        o.check_invariants();
+        assert_eq!(o.len(), 1);
+        assert!(!o.has_pending_deletes());
+        o.forget(&id(2));
+        o.check_invariants();
+        assert!(
+            o.creators.is_empty(),
+            "the creator goes with its last object"
+        );
+        o.release_client(b"c1");
+        assert!(
+            !o.has_pending_deletes(),
+            "nothing of c1's is left to delete"
+        );
     }
 
     #[test]

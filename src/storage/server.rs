@@ -128,15 +128,15 @@ impl ObjectStorage {
         }
     }
 
-    /// Handles one frame from `peer`, appending the frames to send to `out`. `Err` means the peer broke
-    /// the protocol and its connection must be closed.
+    /// Handles one frame from `peer`, appending the frames to send to `out`. `Ok(Some(id))`: the frame
+    /// deleted `id`. `Err` means the peer broke the protocol and its connection must be closed.
     pub fn on_frame(
         &mut self,
         now: Instant,
         peer: &Bytes,
         frame: Bytes,
         out: &mut Replies,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Option<ObjectId>, StorageError> {
         // Most frames are headers with no set or duplicate half-done anywhere: skip hashing the
         // peer's identity for them.
         let partial = if self.partial.is_empty() {
@@ -146,7 +146,7 @@ impl ObjectStorage {
         };
         if let Some(h) = partial {
             if frame.len() as u64 == h.payload_length {
-                return self.complete(now, peer, h, frame, out);
+                return self.complete(now, peer, h, frame, out).map(|()| None);
             }
             // As 2.9.0: the announced payload did not come, so this frame starts a new request.
             debug!(
@@ -157,8 +157,7 @@ impl ObjectStorage {
             );
         }
         let h = header::decode_request(&frame).map_err(StorageError::BadHeader)?;
-        self.on_header(now, peer, h, out);
-        Ok(())
+        Ok(self.on_header(now, peer, h, out))
     }
 
     /// A request already decoded (the scheduler's own, to its embedded server): the header, then
@@ -176,12 +175,19 @@ impl ObjectStorage {
         // a new header from the peer itself would.
         self.on_header(now, peer, h, out);
         match payload {
-            Some(p) => self.on_frame(now, peer, p, out),
+            Some(p) => self.on_frame(now, peer, p, out).map(|_| ()),
             None => Ok(()),
         }
     }
 
-    fn on_header(&mut self, now: Instant, peer: &Bytes, h: RequestHeader, out: &mut Replies) {
+    /// `Some(id)` when the request deleted `id`.
+    fn on_header(
+        &mut self,
+        now: Instant,
+        peer: &Bytes,
+        h: RequestHeader,
+        out: &mut Replies,
+    ) -> Option<ObjectId> {
         match h.kind {
             RequestType::Set | RequestType::Duplicate
                 if h.payload_length > self.limits.max_payload =>
@@ -220,7 +226,8 @@ impl ObjectStorage {
             },
             RequestType::Delete => {
                 // Requests parked on the id stay parked: a later set answers them.
-                let kind = match self.objects.remove(&h.object_id) {
+                let deleted = self.objects.remove(&h.object_id);
+                let kind = match deleted {
                     Some(c) => {
                         self.contents.release(c);
                         ResponseType::DelOk
@@ -228,6 +235,7 @@ impl ObjectStorage {
                     None => ResponseType::DelNotExists,
                 };
                 reply(peer, &h.object_id, h.request_id, kind, out);
+                return deleted.map(|_| h.object_id);
             }
             RequestType::InfoGetTotal => {
                 let payload = header::encode_info(&self.info(now).to_array());
@@ -243,6 +251,7 @@ impl ObjectStorage {
                 out.push((peer.clone(), payload));
             }
         }
+        None
     }
 
     /// Forgets the half-received request of a peer that went away. Its parked requests stay.

@@ -68,7 +68,7 @@ impl ObjectStorageSide {
 
     /// A request frame from the embedded server's peer on connection `key`. Replies are routed even
     /// when the frame is refused (earlier frames of the same read may have completed requests); on an
-    /// error the caller closes the peer.
+    /// error the caller closes the peer. An object the frame deleted is forgotten by the scheduler too.
     pub fn on_peer_frame(
         &mut self,
         now: Instant,
@@ -81,8 +81,11 @@ impl ObjectStorageSide {
             return Ok(());
         };
         let res = storage.on_frame(now, peer, frame, &mut self.replies);
+        if let Ok(Some(id)) = &res {
+            route.core.on_deleted_in_storage(id);
+        }
         deliver(&mut self.codec, &mut self.replies, Some((key, peer)), route);
-        res
+        res.map(|_| ())
     }
 
     /// A peer of the embedded server disconnected: its parked requests stay (as in 2.9.0), its

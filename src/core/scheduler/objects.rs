@@ -1,5 +1,6 @@
 //! The orchestrator's object path: object instructions from clients and the batched deletions.
 use super::{lossy, Scheduler};
+use crate::core::object::ObjectKey;
 use crate::core::{Output, StorageOp};
 use crate::wire::{encode as enc, InstructionType, Kind};
 use bytes::Bytes;
@@ -38,6 +39,16 @@ impl Scheduler {
                 lossy(from)
             ),
         }
+    }
+
+    /// A peer of the embedded object storage server deleted `id` there. A 2.9.0 client deletes each
+    /// simple task's result in the storage server after fetching it and never tells the scheduler, so
+    /// without this the record of every result stays until its client leaves (2.9.0's scheduler keeps
+    /// them too): memory that grows with every task a long-lived client runs. The object is gone, so
+    /// nothing is sent: its creator's leaving would only have deleted it again. With an external
+    /// storage server the scheduler does not see these deletions; the records stay, as in 2.9.0.
+    pub fn on_deleted_in_storage(&mut self, id: &ObjectKey) {
+        self.objects.forget(id);
     }
 
     /// Sends the batched deletions to every worker and to the object storage server.

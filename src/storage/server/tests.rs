@@ -518,3 +518,22 @@ fn decoded_requests_match_the_same_requests_as_frames() {
     assert_eq!((h.kind, h.response_id), (ResponseType::GetOk, 9));
     assert_eq!(payload.as_deref(), Some(&b"four"[..]));
 }
+
+/// The loop tells the scheduler which object a peer's frame deleted; only a delete that found the
+/// object says so, and no other request does.
+#[test]
+fn a_frame_reports_the_object_it_deleted() {
+    let mut s = ObjectStorage::default();
+    let c = peer("c");
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let (h, p) = set_request(&id(1), Bytes::from_static(b"x"), 1);
+    assert_eq!(s.on_frame(now, &c, h, &mut out).unwrap(), None);
+    assert_eq!(s.on_frame(now, &c, p, &mut out).unwrap(), None);
+    let get = get_request(&id(1), 2);
+    assert_eq!(s.on_frame(now, &c, get, &mut out).unwrap(), None);
+    let del = delete_request(&id(1), 3);
+    assert_eq!(s.on_frame(now, &c, del, &mut out).unwrap(), Some(id(1)));
+    let again = delete_request(&id(1), 4);
+    assert_eq!(s.on_frame(now, &c, again, &mut out).unwrap(), None);
+}
