@@ -1,6 +1,7 @@
 //! The I/O shell: a single-threaded mio loop that owns every socket and moves YMQ frames between the
 //! network and the sans-IO layers (`core`, `storage`, and the `binder` here). No scheduling decision
 //! is made here.
+mod accept;
 pub mod addr;
 pub mod binder;
 pub mod conn;
