@@ -21,8 +21,25 @@ const GROW_STEP: usize = 64 * 1024;
 /// Bytes read from one connection per `read` call before the others get a go: a peer streaming a
 /// large object would otherwise hold the loop for as long as it keeps the socket non-empty.
 const READ_BYTES_PER_TURN: usize = 1 << 20;
+/// Bytes written to one connection per loop turn. A peer that reads as fast as we write (a worker
+/// downloading a 1 GiB object from the embedded storage) kept each flush going until the socket
+/// refused: 17-45 ms per flush, during which no other peer was served. What is left is written in the
+/// next turn.
+const WRITE_BYTES_PER_TURN: usize = 1 << 20;
 /// An identity is a short string; a longer identity frame is refused before it is buffered.
 const MAX_IDENTITY: u64 = 4096;
+
+/// What a flush left queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Nothing.
+    All,
+    /// The socket takes no more for now; its writable edge will come when it does.
+    Blocked,
+    /// This turn's byte budget is spent with bytes still queued. No edge will announce more room (the
+    /// socket did not refuse), so the loop flushes the connection again in its next turn.
+    Budget,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -96,6 +113,8 @@ pub struct Conn {
     pub peer_closing: bool,
     /// `READ_BYTES_PER_TURN`, a field so that tests can make it small.
     read_bytes_per_turn: usize,
+    /// `WRITE_BYTES_PER_TURN`, likewise.
+    write_bytes_per_turn: usize,
     /// WebSocket layer of a `ws://`/`wss://` connection (YMQ runs inside binary messages).
     ws: Option<Box<WsLayer>>,
     /// The large frame being received, when there is one; `rbuf` is empty meanwhile.
@@ -118,6 +137,7 @@ impl Conn {
             tls: None,
             peer_closing: false,
             read_bytes_per_turn: READ_BYTES_PER_TURN,
+            write_bytes_per_turn: WRITE_BYTES_PER_TURN,
             ws: None,
             large: None,
         };
@@ -222,15 +242,26 @@ impl Conn {
         !self.wqueue.is_empty() || self.wants_write()
     }
 
-    /// Writes as much as the socket takes. `Ok(true)` when the queue is empty.
-    pub fn flush(&mut self) -> Result<bool, ConnError> {
+    /// Writes as much as the socket takes, up to this turn's byte budget.
+    pub fn flush(&mut self) -> Result<Flushed, ConnError> {
         if self.tls.is_some() {
             return self.flush_tls();
         }
+        let mut budget = self.write_bytes_per_turn;
         while !self.wqueue.is_empty() {
-            match write_queue(&mut self.stream, &self.wqueue, self.woff) {
+            if budget == 0 {
+                return Ok(Flushed::Budget);
+            }
+            // `queued_bytes` bounds what the queue holds (it also counts a WebSocket hold).
+            let wrote = if self.queued_bytes <= budget {
+                write_queue(&mut self.stream, &self.wqueue, self.woff)
+            } else {
+                write_queue_upto(&mut self.stream, &self.wqueue, self.woff, budget)
+            };
+            match wrote {
                 Ok(0) => return Err(ConnError::Eof),
                 Ok(mut written) => {
+                    budget -= written.min(budget);
                     debug_assert!(written <= self.queued_bytes, "wrote more than was queued");
                     self.queued_bytes -= written;
                     while written > 0 {
@@ -250,7 +281,7 @@ impl Conn {
                         }
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ConnError::Io(e)),
             }
@@ -260,7 +291,7 @@ impl Conn {
             self.ws.as_ref().map_or(0, |w| w.held_bytes()),
             "queue empty but bytes counted beyond the WebSocket hold"
         );
-        Ok(true)
+        Ok(Flushed::All)
     }
 
     /// Reads everything available and decodes whole frames. Stops early (leaving data in the kernel)
@@ -408,8 +439,9 @@ impl Conn {
 
     /// Flush for TLS connections: plaintext moves from the queue into rustls (bounded by its buffer
     /// limit), records move from rustls to the socket.
-    fn flush_tls(&mut self) -> Result<bool, ConnError> {
+    fn flush_tls(&mut self) -> Result<Flushed, ConnError> {
         let tls = self.tls.as_mut().expect("tls connection");
+        let mut budget = self.write_bytes_per_turn;
         loop {
             while let Some(front) = self.wqueue.front() {
                 let n = tls
@@ -428,12 +460,19 @@ impl Conn {
                 }
             }
             if !tls.wants_write() {
-                return Ok(self.wqueue.is_empty());
+                return Ok(if self.wqueue.is_empty() {
+                    Flushed::All
+                } else {
+                    Flushed::Blocked
+                });
+            }
+            if budget == 0 {
+                return Ok(Flushed::Budget);
             }
             match tls.write_tls(&mut self.stream) {
                 Ok(0) => return Err(ConnError::Eof),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Ok(n) => budget -= n.min(budget),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(ConnError::Io(e)),
             }
@@ -556,7 +595,7 @@ impl Conn {
 
 mod large_frame;
 mod writev;
-use writev::write_queue;
 pub(in crate::transport) use writev::Chunk;
+use writev::{write_queue, write_queue_upto};
 #[cfg(test)]
 mod tests;

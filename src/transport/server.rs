@@ -5,7 +5,7 @@
 //! carries it out.
 use super::addr::Address;
 use super::binder::{Binder, Delivery, Namespace};
-use super::conn::{Conn, ConnError, Received, Role};
+use super::conn::{Conn, ConnError, Flushed, Received, Role};
 use super::http::HttpConns;
 use super::limits::Limits;
 use super::listeners::Listeners;
@@ -139,7 +139,7 @@ impl Server {
             if let Some(t) = self.storage.link().and_then(|l| l.next_attempt()) {
                 wake = wake.min(t);
             }
-            let timeout = if !self.reread.is_empty() {
+            let timeout = if !self.reread.is_empty() || !self.dirty.is_empty() {
                 Some(Duration::ZERO)
             } else if self.timer.as_mut().is_some_and(|t| t.arm(wake).is_ok()) {
                 None
@@ -428,11 +428,15 @@ impl Server {
         }
     }
 
+    /// Writes what the dirty connections have queued. Those that spent their turn's write budget stay
+    /// dirty for the next turn, which then polls without waiting.
     pub(super) fn flush(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();
-        for key in dirty.drain(..) {
+        let mut unfinished = 0;
+        for i in 0..dirty.len() {
+            let key = dirty[i];
             let Some(c) = self.conns.get_mut(key) else {
                 continue;
             };
@@ -440,15 +444,23 @@ impl Server {
                 continue;
             }
             match c.flush() {
-                Ok(_) => {
-                    if c.role != Role::Monitor && c.queued_bytes() > self.limits.max_queued_bytes {
-                        let n = c.queued_bytes();
-                        self.close(key, ConnError::SendQueueFull(n));
-                    }
+                Ok(_)
+                    if c.role != Role::Monitor
+                        && c.queued_bytes() > self.limits.max_queued_bytes =>
+                {
+                    let n = c.queued_bytes();
+                    self.close(key, ConnError::SendQueueFull(n));
                 }
+                Ok(Flushed::Budget) => {
+                    dirty[unfinished] = key;
+                    unfinished += 1;
+                }
+                Ok(Flushed::All | Flushed::Blocked) => {}
                 Err(e) => self.close(key, e),
             }
         }
+        dirty.truncate(unfinished);
+        dirty.append(&mut self.dirty);
         self.dirty = dirty;
     }
 

@@ -243,7 +243,7 @@ fn bytes_held_until_the_websocket_upgrade_are_counted_once() {
     upgrade(&mut c, &peer, &mut got);
     let in_queue: usize = c.wqueue.iter().map(|b| b.len()).sum();
     assert_eq!(c.queued_bytes(), in_queue, "released bytes counted twice");
-    while !c.flush().unwrap() {}
+    while c.flush().unwrap() != Flushed::All {}
     assert_eq!(c.queued_bytes(), 0);
 }
 
@@ -413,4 +413,43 @@ fn a_large_frame_over_websocket_moves_to_its_mapping_unmasked_and_intact() {
     assert_eq!(got.frames[1].as_ptr() as usize % (2 << 20), 0);
     assert_eq!(&got.frames[2][..], b"after");
     let _peer = writer.join().unwrap().unwrap();
+}
+
+/// A peer that reads as fast as we write gets one turn's budget per flush, not the whole queue.
+#[test]
+fn one_flush_writes_at_most_the_turn_budget() {
+    const BUDGET: usize = 4096;
+    const PAYLOAD: usize = 200 * 1024;
+    let (mut c, peer) = pair();
+    c.write_bytes_per_turn = BUDGET;
+    c.queue_frame(Bytes::from(vec![9u8; PAYLOAD]));
+    let queued = c.queued_bytes();
+    // A loopback socket takes far more than 4 KiB, so only the budget stops the first flush.
+    assert_eq!(c.flush().unwrap(), Flushed::Budget);
+    assert_eq!(queued - c.queued_bytes(), BUDGET);
+    let reader = std::thread::spawn(move || {
+        let mut sink = vec![0u8; 1 << 16];
+        let mut total = 0;
+        let mut p = peer;
+        while total < queued {
+            match p.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        total
+    });
+    let mut flushes = 1;
+    loop {
+        match c.flush().unwrap() {
+            Flushed::All => break,
+            Flushed::Budget => flushes += 1,
+            Flushed::Blocked => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    assert!(
+        flushes >= queued / BUDGET,
+        "{flushes} flushes of {queued} bytes"
+    );
+    assert_eq!(reader.join().unwrap(), queued);
 }

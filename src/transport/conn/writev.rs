@@ -70,6 +70,32 @@ pub(super) fn write_queue<'a, W: Write>(
     }
 }
 
+/// `write_queue` of at most `max` bytes, for a queue holding more than that (a large frame, or a
+/// backlog past the turn's budget); the usual short queue goes through `write_queue` unmeasured.
+pub(super) fn write_queue_upto<W: Write>(
+    stream: &mut W,
+    queue: &VecDeque<Chunk>,
+    woff: usize,
+    max: usize,
+) -> io::Result<usize> {
+    let mut left = max;
+    let slices: Vec<IoSlice<'_>> = queue
+        .iter()
+        .take(MAX_IOVECS)
+        .enumerate()
+        .map_while(|(i, b)| {
+            let b: &[u8] = if i == 0 { &b[woff..] } else { b };
+            if left == 0 {
+                return None;
+            }
+            let take = b.len().min(left);
+            left -= take;
+            Some(IoSlice::new(&b[..take]))
+        })
+        .collect();
+    stream.write_vectored(&slices)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +126,23 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(write_queue(&mut out, &q, 1).unwrap(), 2 * STACK_IOVECS + 1);
         assert_eq!(out[..3], [0, 1, 1]);
+    }
+
+    #[test]
+    fn one_call_writes_at_most_max_bytes_cutting_a_buffer() {
+        let q: VecDeque<Chunk> = [
+            Chunk::Shared(Bytes::from_static(b"abc")),
+            Chunk::inline(&[b"de"]),
+            Chunk::Shared(Bytes::from_static(b"f")),
+        ]
+        .into();
+        let mut out = Vec::new();
+        assert_eq!(write_queue_upto(&mut out, &q, 1, 3).unwrap(), 3);
+        assert_eq!(out, b"bcd");
+        let many: VecDeque<Chunk> = (0..STACK_IOVECS * 2)
+            .map(|_| Chunk::Shared(Bytes::from_static(b"xy")))
+            .collect();
+        let mut out = Vec::new();
+        assert_eq!(write_queue_upto(&mut out, &many, 0, 5).unwrap(), 5);
     }
 }
