@@ -250,6 +250,15 @@ impl Objects {
         let Some(&i) = self.creator_index.get(client) else {
             return;
         };
+        if self.creators.len() == 1 {
+            // Every object is this client's (the usual single-client deployment): no sorting out.
+            self.pending_delete
+                .extend(self.stored.iter().map(|(_, o)| o.key));
+            self.stored.clear();
+            self.index.clear();
+            self.forget_creator(i);
+            return;
+        }
         // The objects in slab order (sequential), then the index by a flag per slab slot rather than
         // by reading each slot's object at a random place.
         let mut gone = vec![false; self.stored.capacity()];
@@ -416,6 +425,23 @@ mod tests {
             !o.has_pending_deletes(),
             "nothing of c1's is left to delete"
         );
+    }
+
+    #[test]
+    fn the_only_creator_leaving_takes_every_object_and_the_table_stays_usable() {
+        let mut o = Objects::new(IdBuild::with_keys(1, 2));
+        for n in 1..=40 {
+            o.create(&id(n), b"c1", 1, b"r", 1);
+        }
+        o.release_client(b"c1");
+        o.check_invariants();
+        let mut d = o.take_pending_deletes();
+        d.sort();
+        assert_eq!(d, (1..=40).map(id).collect::<Vec<_>>());
+        assert!(o.is_empty() && o.creators.is_empty());
+        o.create(&id(7), b"c2", 1, b"r", 1);
+        o.check_invariants();
+        assert_eq!(o.creator(o.get(&id(7)).unwrap()), &b"c2"[..]);
     }
 
     #[test]
