@@ -56,6 +56,12 @@ fn spread(h: u32) -> u64 {
     (u64::from(h) << 32) | u64::from(h)
 }
 
+/// Whether a slot is key `k`'s (whose hash is `h`): the stored hash bits first, so that the object in
+/// the slab is read only for a likely match.
+fn holds<'a>(stored: &'a Slab<Stored>, h: u32, k: &'a ObjectKey) -> impl Fn(&Slot) -> bool + 'a {
+    move |s| s.hash == h && stored[s.at as usize].key == *k
+}
+
 #[derive(Debug)]
 struct Creator {
     id: Bytes,
@@ -110,9 +116,7 @@ impl Objects {
     fn find(&self, k: &ObjectKey) -> Option<usize> {
         let h = self.hash(k);
         self.index
-            .find(spread(h), |s| {
-                s.hash == h && self.stored[s.at as usize].key == *k
-            })
+            .find(spread(h), holds(&self.stored, h, k))
             .map(|s| s.at as usize)
     }
 
@@ -184,11 +188,9 @@ impl Objects {
         };
         let h = self.hash(&k);
         let stored = &mut self.stored;
-        let slot = self.index.entry(
-            spread(h),
-            |s| s.hash == h && stored[s.at as usize].key == k,
-            |s| spread(s.hash),
-        );
+        let slot = self
+            .index
+            .entry(spread(h), holds(stored, h, &k), |s| spread(s.hash));
         match slot {
             Entry::Occupied(o) => {
                 let at = o.get().at as usize;
@@ -228,9 +230,7 @@ impl Objects {
     fn remove(&mut self, k: &ObjectKey, creator: Option<u32>) -> bool {
         let h = self.hash(k);
         let stored = &self.stored;
-        let Ok(slot) = self.index.find_entry(spread(h), |s| {
-            s.hash == h && stored[s.at as usize].key == *k
-        }) else {
+        let Ok(slot) = self.index.find_entry(spread(h), holds(stored, h, k)) else {
             return false;
         };
         let at = slot.get().at as usize;
