@@ -21,25 +21,8 @@ const GROW_STEP: usize = 64 * 1024;
 /// Bytes read from one connection per `read` call before the others get a go: a peer streaming a
 /// large object would otherwise hold the loop for as long as it keeps the socket non-empty.
 const READ_BYTES_PER_TURN: usize = 1 << 20;
-/// Bytes written to one connection per loop turn. A peer that reads as fast as we write (a worker
-/// downloading a 1 GiB object from the embedded storage) kept each flush going until the socket
-/// refused: 17-45 ms per flush, during which no other peer was served. What is left is written in the
-/// next turn.
-const WRITE_BYTES_PER_TURN: usize = 1 << 20;
 /// An identity is a short string; a longer identity frame is refused before it is buffered.
 const MAX_IDENTITY: u64 = 4096;
-
-/// What a flush left queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flushed {
-    /// Nothing.
-    All,
-    /// The socket takes no more for now; its writable edge will come when it does.
-    Blocked,
-    /// This turn's byte budget is spent with bytes still queued. No edge will announce more room (the
-    /// socket did not refuse), so the loop flushes the connection again in its next turn.
-    Budget,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -596,6 +579,7 @@ impl Conn {
 mod large_frame;
 mod writev;
 pub(in crate::transport) use writev::Chunk;
-use writev::{write_queue, write_queue_upto};
+pub use writev::Flushed;
+use writev::{write_queue, write_queue_upto, WRITE_BYTES_PER_TURN};
 #[cfg(test)]
 mod tests;

@@ -43,6 +43,24 @@ impl Deref for Chunk {
     }
 }
 
+/// Bytes written to one connection per loop turn. A peer that reads as fast as we write (a worker
+/// downloading a 1 GiB object from the embedded storage) kept each flush going until the socket
+/// refused: 17-45 ms per flush, during which no other peer was served. What is left is written in the
+/// next turn.
+pub(super) const WRITE_BYTES_PER_TURN: usize = 1 << 20;
+
+/// What a flush left queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Nothing.
+    All,
+    /// The socket takes no more for now; its writable edge will come when it does.
+    Blocked,
+    /// This turn's byte budget is spent with bytes still queued. No edge will announce more room (the
+    /// socket did not refuse), so the loop flushes the connection again in its next turn.
+    Budget,
+}
+
 /// Buffers per `writev`: Linux's IOV_MAX. Under load a worker's queue holds hundreds of small frames
 /// (a header and a payload each); 64 per call made `writev` 74% of the scheduler's system calls.
 pub(super) const MAX_IOVECS: usize = 1024;
