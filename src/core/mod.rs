@@ -10,6 +10,7 @@ pub mod config;
 pub mod graph;
 pub mod monitor_status;
 pub mod object;
+pub mod object_name;
 pub mod policy;
 pub mod scaling;
 pub mod scheduler;

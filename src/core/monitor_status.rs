@@ -339,7 +339,7 @@ pub fn state_object(objects: &Objects, tasks: &TaskTable, report_limit: usize) -
         for (i, (id, o)) in largest.iter().enumerate() {
             let mut e = l.reborrow().get(i as u32);
             e.set_object_id(&id[..]);
-            e.set_name(&o.name);
+            e.set_name(&o.name(id));
             e.set_object_type(if o.kind == 0 {
                 crate::schema::common_capnp::object_metadata::ObjectContentType::Serializer
             } else {

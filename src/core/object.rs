@@ -11,12 +11,14 @@
 //! reference count per creation. An entry is 64 bytes (was 96), which matters because a 2.9.0 client
 //! deletes its results in the object storage server directly, so the scheduler keeps one entry per
 //! task result until the client leaves.
+use super::object_name::Name;
 use crate::hash::{IdBuild, IdMap};
 use bytes::Bytes;
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use log::warn;
 use slab::Slab;
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 pub type ObjectKey = [u8; 32];
@@ -33,7 +35,14 @@ pub struct ObjectInfo {
     /// 0 = serializer, 1 = object.
     pub kind: u16,
     pub size: u64,
-    pub name: Box<[u8]>,
+    name: Name,
+}
+
+impl ObjectInfo {
+    /// The name the creator gave; `key` is the object's (a 2.9.0 result's name is rebuilt from it).
+    pub fn name(&self, key: &ObjectKey) -> Cow<'_, [u8]> {
+        self.name.bytes(key)
+    }
 }
 
 #[derive(Debug)]
@@ -184,7 +193,7 @@ impl Objects {
             creator,
             kind,
             size,
-            name: name.into(),
+            name: Name::new(name, &k),
         };
         let h = self.hash(&k);
         let stored = &mut self.stored;
@@ -274,8 +283,9 @@ impl Objects {
     }
 
     pub fn name(&self, id: &[u8]) -> Bytes {
-        match self.get(id) {
-            Some(o) => Bytes::copy_from_slice(&o.name),
+        let found = key(id).and_then(|k| Some((k, self.find(&k)?)));
+        match found {
+            Some((k, at)) => Bytes::copy_from_slice(&self.stored[at].info.name(&k)),
             None => Bytes::from_static(b"<Unknown>"),
         }
     }
