@@ -7,6 +7,7 @@
 pub mod balance;
 pub mod client;
 pub mod config;
+pub mod frame_arena;
 pub mod graph;
 pub mod monitor_status;
 pub mod object;

@@ -23,11 +23,12 @@ use std::collections::{BTreeSet, VecDeque};
 #[derive(Debug)]
 pub struct TaskEntry {
     state: TaskState,
-    /// The client that submitted the task (`Task.source`, a slice of `frame`).
+    /// The client that submitted the task (`Task.source`, shared with the client table's entry).
     pub source: Bytes,
-    /// The Task payload sent to workers, in an allocation of its own (a slice of the socket buffer
-    /// would pin the whole buffer for as long as the task waits). Everything else about the task is
-    /// decoded from it on demand (monitor, scaling), which keeps a queued task small.
+    /// The Task payload sent to workers, in memory of its own: a slice of the socket buffer would pin
+    /// the whole buffer for as long as the task waits (`core::frame_arena` bounds what a copy pins).
+    /// Everything else about the task is decoded from it on demand (monitor, scaling), which keeps a
+    /// queued task small.
     pub frame: Bytes,
     /// (worker, assignment sequence) while a worker's slot is taken.
     pub holder: Option<(WorkerKey, u64)>,

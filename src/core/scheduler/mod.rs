@@ -45,6 +45,8 @@ pub struct Scheduler {
     pub(crate) balance: super::status::BalanceState,
     pub(crate) timers: super::status::Timers,
     pub(crate) stats: super::status::ProcessStats,
+    /// Where the task table's frame copies are made.
+    pub(crate) frames: super::frame_arena::FrameArena,
 }
 
 impl Scheduler {
@@ -64,6 +66,7 @@ impl Scheduler {
             balance: Default::default(),
             timers: super::status::Timers::new(now),
             stats: Default::default(),
+            frames: Default::default(),
         }
     }
 

@@ -42,9 +42,9 @@ impl Scheduler {
     }
 
     /// Creates the machine of a new task (client-submitted or a graph node) and places it; `frame` is
-    /// the task as received (or encoded), which the table keeps a copy of.
+    /// the task as received (or encoded), which the table keeps a copy of (`core::frame_arena`).
     pub(crate) fn submit(&mut self, task: &TaskView<'_>, frame: &Bytes, out: &mut Vec<Output>) {
-        let own = Bytes::copy_from_slice(frame);
+        let own = self.frames.copy(frame);
         let id = rebase(frame, &own, task.task_id);
         let source = self.clients.add_task(task.source);
         let required = task.capabilities.iter().map(|c| c.name.clone()).collect();
