@@ -558,9 +558,10 @@ impl Conn {
                             return Ok(());
                         }
                         Decoded::Frame { consumed } => {
-                            let mut f = self.rbuf.split_to(consumed);
-                            f.advance(frame::HEADER_LEN);
-                            let payload = f.freeze();
+                            // The header is skipped on the frozen `Bytes`, whose advance is a pointer
+                            // move (a `BytesMut`'s also keeps its buffer-kind bookkeeping).
+                            let mut payload = self.rbuf.split_to(consumed).freeze();
+                            payload.advance(frame::HEADER_LEN);
                             if self.phase == Phase::Identity {
                                 self.identity = Some(payload.clone());
                                 got.identity = Some(payload);

@@ -47,6 +47,9 @@ struct ListRef {
 
 struct Reader<'a> {
     frame: &'a Bytes,
+    /// The segment (`words` words at `base`), read through a plain slice: a `Bytes` is dereferenced
+    /// again at every access.
+    seg: &'a [u8],
     /// Byte offset of the segment within `frame`.
     base: usize,
     words: usize,
@@ -55,8 +58,8 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn word(&self, i: usize) -> u64 {
-        let o = self.base + i * 8;
-        u64::from_le_bytes(self.frame[o..o + 8].try_into().expect("8 bytes"))
+        let o = i * 8;
+        u64::from_le_bytes(self.seg[o..o + 8].try_into().expect("8 bytes"))
     }
 
     /// Charges `n` words read and checks `[start, start + n)` lies in the segment.
@@ -182,8 +185,8 @@ impl<'a> Reader<'a> {
             return Ok(&[]);
         }
         let l = self.list(at, p, 2)?;
-        let from = self.base + l.start * 8;
-        let mut b = &self.frame[from..from + l.count];
+        let from = l.start * 8;
+        let mut b = &self.seg[from..from + l.count];
         if text {
             match b.split_last() {
                 Some((0, rest)) => b = rest,
@@ -350,6 +353,7 @@ pub fn decode_view(frame: &Bytes) -> Option<HotMessage<'_>> {
     }
     let mut r = Reader {
         frame,
+        seg: &frame[8..],
         base: 8,
         words,
         budget: words,
