@@ -205,7 +205,7 @@ pub fn render(s: &Scheduler, t: &TransportStats) -> String {
         (
             "scaler_clients",
             "Registered clients.",
-            s.clients.registered.len() as u64,
+            s.clients.registered_len() as u64,
         ),
         (
             "scaler_objects",

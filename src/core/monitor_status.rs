@@ -59,7 +59,7 @@ pub fn state_scheduler(s: &Sources<'_>, now: Instant) -> Bytes {
         }
         b.set_rss_free(s.stats.rss_free);
         {
-            let clients: Vec<_> = s.clients.registered.iter().collect();
+            let clients: Vec<_> = s.clients.registered().collect();
             let mut l = b
                 .reborrow()
                 .init_client_manager()

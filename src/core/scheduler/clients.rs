@@ -72,8 +72,7 @@ impl Scheduler {
 
     /// Forgets a client: force-cancels its tasks and releases its objects.
     pub fn remove_client(&mut self, client: &Bytes, out: &mut Vec<Output>) {
-        self.clients.registered.remove(client);
-        self.clients.tasks.remove(client);
+        self.clients.remove(client);
         // A scan of live tasks: clients leave rarely, and it spares every task an index entry.
         let mut ids = Vec::new();
         for (id, e) in self

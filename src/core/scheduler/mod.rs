@@ -175,6 +175,7 @@ impl Scheduler {
         }
         self.tasks.check_invariants();
         self.workers.check_invariants();
+        self.clients.check_invariants();
         if self.objects.len() <= 5000 {
             self.objects.check_invariants();
         }
