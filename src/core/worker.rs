@@ -14,6 +14,7 @@ use crate::hash::{IdBuild, IdMap};
 use crate::wire::{Capability, WorkerHeartbeat};
 use bytes::Bytes;
 use slab::Slab;
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -73,6 +74,10 @@ pub struct Workers {
     buckets: Vec<Bucket>,
     /// No bucket below this one has a worker.
     min: usize,
+    /// The worker found last by id: a read brings a run of one worker's reports, so most lookups
+    /// compare the id with that worker's instead of hashing it. Checked against the slot's id on use,
+    /// so a removed or replaced worker cannot be answered for.
+    last: Cell<Option<WorkerKey>>,
 }
 
 impl Workers {
@@ -83,6 +88,7 @@ impl Workers {
             next_seq: 0,
             buckets: Vec::new(),
             min: 0,
+            last: Cell::new(None),
         }
     }
 
@@ -95,7 +101,14 @@ impl Workers {
     }
 
     pub fn get(&self, id: &[u8]) -> Option<WorkerKey> {
-        self.by_id.get(id).copied()
+        if let Some(k) = self.last.get() {
+            if self.slab.get(k).is_some_and(|w| w.id == id) {
+                return Some(k);
+            }
+        }
+        let k = self.by_id.get(id).copied()?;
+        self.last.set(Some(k));
+        Some(k)
     }
 
     fn seq(&mut self) -> u64 {
@@ -295,6 +308,30 @@ mod tests {
             order.push(k);
         }
         assert_eq!(order, vec![a, b, a, b]);
+        ws.check_invariants();
+    }
+
+    #[test]
+    fn lookup_by_id_never_answers_for_a_removed_or_replaced_worker() {
+        let now = Instant::now();
+        let mut ws = Workers::new(IdBuild::with_keys(1, 2));
+        let a = ws.add(Bytes::from_static(b"a"), hb(2, &[]), now);
+        let b = ws.add(Bytes::from_static(b"b"), hb(2, &[]), now);
+        assert_eq!(
+            (ws.get(b"a"), ws.get(b"a"), ws.get(b"b")),
+            (Some(a), Some(a), Some(b))
+        );
+        ws.remove(b);
+        assert_eq!(ws.get(b"b"), None, "b was the last found");
+        // c takes b's slot: the remembered slot now holds another id.
+        let c = ws.add(Bytes::from_static(b"c"), hb(2, &[]), now);
+        assert_eq!(c, b);
+        assert_eq!(
+            (ws.get(b"b"), ws.get(b"c"), ws.get(b"a")),
+            (None, Some(c), Some(a))
+        );
+        ws.remove(a);
+        assert_eq!((ws.get(b"a"), ws.get(b"c")), (None, Some(c)));
         ws.check_invariants();
     }
 
