@@ -73,11 +73,14 @@ impl Scheduler {
     /// Queues a payload for a peer on the main socket, counting it by message kind.
     #[inline]
     pub(crate) fn send(&mut self, out: &mut Vec<Output>, to: &Bytes, kind: Kind, frame: Bytes) {
+        self.send_to(out, to.clone(), kind, frame);
+    }
+
+    /// `send` for a caller that already holds its own copy of the id (one reference count less).
+    #[inline]
+    pub(crate) fn send_to(&mut self, out: &mut Vec<Output>, to: Bytes, kind: Kind, frame: Bytes) {
         self.counters.sent[kind as usize] += 1;
-        out.push(Output::Send {
-            to: to.clone(),
-            frame,
-        });
+        out.push(Output::Send { to, frame });
     }
 
     /// What every message from a peer does before its own handler: it is counted, and a client's

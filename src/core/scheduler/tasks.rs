@@ -332,7 +332,7 @@ impl Scheduler {
         let seq = self.workers.assign(w, id.clone());
         let frame = self.tasks.place(id, (w, seq), to).frame.clone();
         let worker = self.workers.slab[w].id.clone();
-        self.send(out, &worker, Kind::Task, frame);
+        self.send_to(out, worker, Kind::Task, frame);
         (w, seq)
     }
 
@@ -347,7 +347,7 @@ impl Scheduler {
         e.cancels_outstanding = e.cancels_outstanding.saturating_add(1);
         if let Some((w, _)) = e.holder {
             let to = self.workers.slab[w].id.clone();
-            self.send(out, &to, kind, frame);
+            self.send_to(out, to, kind, frame);
         }
     }
 
