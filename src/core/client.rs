@@ -95,7 +95,8 @@ impl Clients {
             .is_some_and(|k| self.slab[k].registered.is_some())
     }
 
-    /// Registered clients (for the monitors), in the order they were first seen.
+    /// Registered clients (for the monitors and the timeout check), in slab order: deterministic for a
+    /// run, though a new client may take the place of one that left.
     pub fn registered(&self) -> impl Iterator<Item = (&Bytes, &ClientInfo)> {
         self.slab
             .iter()
