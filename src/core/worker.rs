@@ -296,12 +296,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn even_load_round_robins_and_respects_queue_size() {
-        let now = Instant::now();
+    /// Workers "a" and "b", two slots each.
+    fn two_workers(now: Instant) -> (Workers, WorkerKey, WorkerKey) {
         let mut ws = Workers::new(IdBuild::with_keys(1, 2));
         let a = ws.add(Bytes::from_static(b"a"), hb(2, &[]), now);
         let b = ws.add(Bytes::from_static(b"b"), hb(2, &[]), now);
+        (ws, a, b)
+    }
+
+    #[test]
+    fn even_load_round_robins_and_respects_queue_size() {
+        let (mut ws, a, b) = two_workers(Instant::now());
         let mut order = vec![];
         while let Some(k) = ws.least_loaded() {
             ws.assign(k, Bytes::from_static(b"t"));
@@ -314,9 +319,7 @@ mod tests {
     #[test]
     fn lookup_by_id_never_answers_for_a_removed_or_replaced_worker() {
         let now = Instant::now();
-        let mut ws = Workers::new(IdBuild::with_keys(1, 2));
-        let a = ws.add(Bytes::from_static(b"a"), hb(2, &[]), now);
-        let b = ws.add(Bytes::from_static(b"b"), hb(2, &[]), now);
+        let (mut ws, a, b) = two_workers(now);
         assert_eq!(
             (ws.get(b"a"), ws.get(b"a"), ws.get(b"b")),
             (Some(a), Some(a), Some(b))
