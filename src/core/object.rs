@@ -282,10 +282,16 @@ impl Objects {
         self.forget_creator(i);
     }
 
+    /// The record of `id` with its name (which may be rebuilt from the id, `core::object_name`).
+    pub fn named(&self, id: &[u8]) -> Option<(&ObjectInfo, Cow<'_, [u8]>)> {
+        let k = key(id)?;
+        let o = &self.stored[self.find(&k)?].info;
+        Some((o, o.name(&k)))
+    }
+
     pub fn name(&self, id: &[u8]) -> Bytes {
-        let found = key(id).and_then(|k| Some((k, self.find(&k)?)));
-        match found {
-            Some((k, at)) => Bytes::copy_from_slice(&self.stored[at].info.name(&k)),
+        match self.named(id) {
+            Some((_, name)) => Bytes::copy_from_slice(&name),
             None => Bytes::from_static(b"<Unknown>"),
         }
     }

@@ -2,7 +2,6 @@
 //! answer into node submissions, cancels and messages to the client.
 use super::{hex, Scheduler};
 use crate::core::graph::{fresh_object_id, NodeResult};
-use crate::core::object::key;
 use crate::core::task::Event;
 use crate::core::{Output, StorageOp};
 use crate::wire::view::TaskResultView;
@@ -114,9 +113,9 @@ impl Scheduler {
                     new: new.clone(),
                     original: Bytes::copy_from_slice(orig),
                 }));
-                let (kind, name, size) = match (self.objects.get(orig), key(orig)) {
-                    (Some(o), Some(k)) => (o.kind, o.name(&k).into_owned(), o.size),
-                    _ => (1, Vec::new(), 0),
+                let (kind, name, size) = match self.objects.named(orig) {
+                    Some((o, name)) => (o.kind, name.into_owned(), o.size),
+                    None => (1, Vec::new(), 0),
                 };
                 self.objects.create(&new, &client, kind, &name, size);
                 copies.push(new);
