@@ -13,7 +13,9 @@
 #                (NAME+storage: NAME's CPU plus that of the external object storage server it used)
 #   BIG_OBJECT=1  run the big-object isolation measurement instead (OBJECT_BYTES, OBJECT_ROUNDS; BULK_IDLE=1
 #                 runs the big object's uploader and worker under SCHED_IDLE; BIG_OBJECT_STORAGE=external is
-#                 the control: the object goes through the Python object storage server, not the scheduler)
+#                 the control: the object goes through the Python object storage server, not the scheduler;
+#                 BIG_OBJECT_STORAGE=direct is the floor: the same bytes between the bulk processes over a
+#                 socket of their own, through no server, while the tiny tasks run through scaler-rs)
 # Take the benchmark lock around it on a shared machine: flock /work/coord/bench.lock scripts/real-peer-bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

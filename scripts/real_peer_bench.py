@@ -339,6 +339,47 @@ def big_object_uploader(address, size, rounds, marks):
             time.sleep(2)
 
 
+def big_object_direct(size, rounds, marks):
+    """Child process for the floor control (--big-object-storage direct): the same bytes as the uploader's,
+    pickled as the client does, sent to a reader process over loopback TCP and unpickled there, with no
+    Scaler process in the way. The reader is forked from this process, so it keeps the bulk processes'
+    scheduling class. What the tiny tasks feel during these transfers is the machine's part alone."""
+    import pickle
+
+    payload = os.urandom(1 << 20) * (size >> 20)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    reader = os.fork()
+    if reader == 0:
+        listener.close()
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            for _ in range(rounds):
+                length = int.from_bytes(conn.recv(8, socket.MSG_WAITALL), "little")
+                buf = bytearray(length)
+                view, got = memoryview(buf), 0
+                while got < length:
+                    got += conn.recv_into(view[got:])
+                assert len(pickle.loads(buf)) == size
+                conn.sendall(b"k")
+        os._exit(0)
+    conn, _ = listener.accept()
+    with conn:
+        for _ in range(rounds):
+            t0 = time.time()
+            data = pickle.dumps(payload, protocol=5)
+            conn.sendall(len(data).to_bytes(8, "little"))
+            conn.sendall(data)
+            del data
+            assert conn.recv(1) == b"k"
+            t1 = time.time()
+            with open(marks, "a") as f:
+                f.write(f"{t0} {t1}\n")
+            time.sleep(2)
+    _, status = os.waitpid(reader, 0)
+    if status != 0:
+        raise RuntimeError("direct reader failed")
+
+
 def big_object(args, command, logdir):
     from scaler import Client
 
@@ -346,6 +387,8 @@ def big_object(args, command, logdir):
     # --big-object-storage external is the control: the bytes then go through the Python object storage
     # server, never through the scheduler, so what the tiny tasks still feel is the machine, not scaler-rs.
     # That server runs on the scheduler's CPU, where the embedded storage does the same work.
+    # --big-object-storage direct is the machine's floor: the same bytes between two bulk processes with no
+    # server in the way (big_object_direct), the tiny tasks through scaler-rs's embedded storage.
     kind = "rs+oss" if args.big_object_storage == "external" else "rs"
     cluster = Cluster(args, kind, command, logdir, "big", oss_with_scheduler=True,
                       sched_extra=["--policy-content", "allocate=capability; scaling=no",
@@ -374,7 +417,8 @@ def big_object(args, command, logdir):
                 idle.append(tiny())
             h1, idle_cpu = scrape(), proc_cpu_seconds(cluster.pid) - idle_cpu0
             marks = os.path.join(logdir, "big-marks.txt")
-            up = subprocess.Popen(bulk + [sys.executable, os.path.abspath(__file__), "--big-object-child", cluster.address,
+            child = "--big-object-direct-child" if args.big_object_storage == "direct" else "--big-object-child"
+            up = subprocess.Popen(bulk + [sys.executable, os.path.abspath(__file__), child, cluster.address,
                                    str(args.object_bytes), str(args.object_rounds), marks],
                                   env=dict(os.environ, PYTHONPATH=HERE))
             perf = None
@@ -442,6 +486,9 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--big-object-child":
         big_object_uploader(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--big-object-direct-child":
+        big_object_direct(int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scheduler", action="append", default=[], help="NAME=KIND:COMMAND (KIND rs, rs+oss, py, fw)")
     ap.add_argument("--tasks", type=int, default=5000)
@@ -465,9 +512,10 @@ def main():
     ap.add_argument("--object-bytes", type=int, default=1 << 30)
     ap.add_argument("--object-rounds", type=int, default=3)
     ap.add_argument("--idle-seconds", type=float, default=10)
-    ap.add_argument("--big-object-storage", choices=["embedded", "external"], default="embedded",
-                    help="big-object run: the object through scaler-rs's embedded storage, or (the control) through "
-                    "the Python object storage server beside it")
+    ap.add_argument("--big-object-storage", choices=["embedded", "external", "direct"],
+                    default="embedded", help="big-object run: the object through scaler-rs's embedded storage, or "
+                    "(the control) through the Python object storage server beside it, or (the floor) between the "
+                    "bulk processes over a socket of their own, through no server")
     ap.add_argument("--bulk-idle", action="store_true", help="big-object run: the uploader and the big worker "
                     "under SCHED_IDLE (chrt --idle 0), so that they do not compete with the tiny peers for CPU 1")
     args = ap.parse_args()
