@@ -3,7 +3,8 @@
 # forwarder, all driven by the same load generator in one run. The scheduler under test is pinned to
 # CPU 0 and the load generator to CPU 1 (taskset), so "scheduler CPU per task" is its own cost.
 #   TASKS (default 200000) for scaler-rs and the forwarder; PY_TASKS (default 20000) for Python,
-#   which is ~100x slower per task.  WORKERS (default 2), CLIENTS (default 1).
+#   which is ~100x slower per task.  WORKERS (default 2), CLIENTS (default 1), BASE (default 27000: the
+#   first of the ports used, BASE..BASE+11).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="$(scripts/python-env.sh | tail -1)"

@@ -4,6 +4,7 @@
 # (default 10, so the table fits a terminal; the default 1000 behaves the same past 1000 workers), then
 # the real Scaler 2.9.0 scaler_top in tmux (docs/scaler_top_scale.txt) and the web GUI in headless
 # Chromium (docs/scaler_gui_scale.png). Also prints the StateScheduler size the monitors receive.
+# PORT (28300): the scheduler's port (the monitor on PORT + 2).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV="$(scripts/python-env.sh | tail -1)"

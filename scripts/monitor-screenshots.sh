@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs scaler-rs with 2 native workers and a client keeping them busy, then captures the real Scaler
 # 2.9.0 monitors pointed at scaler-rs: scaler_top in a tmux terminal (docs/scaler_top.txt) and the web GUI
-# in headless Chromium (docs/scaler_gui.png; needs `apt-get install chromium`).
+# in headless Chromium (docs/scaler_gui.png; needs `apt-get install chromium`). PORT (28100): the
+# scheduler's port (the monitor on PORT + 2).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV="$(scripts/python-env.sh | tail -1)"

@@ -5,7 +5,7 @@
 # load to CPU 1, plus the bare forwarder as the yardstick. Prints one row per run: tasks/s, the
 # scheduler's CPU per task (utime+stime from /proc) and the rate as a share of the forwarder's in
 # the same round.
-#   usage: scripts/native-ab.sh NAME=BINARY [NAME=BINARY ...]    (ROUNDS 3, TASKS 200000, WORKERS 2)
+#   usage: scripts/native-ab.sh NAME=BINARY [NAME=BINARY ...]    (ROUNDS 3, TASKS 200000, WORKERS 2, BASE 27100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { sed -n 2,9p "$0"; exit 2; }

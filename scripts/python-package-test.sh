@@ -5,7 +5,7 @@
 # (SchedulerClusterCombo, ray compat, `scaler config.toml`, scaler_scheduler) running scaler-rs.
 # SCALER_RS_TEST_PARFUN=1 also installs opengris-parfun (with scikit-learn; about a minute more) and runs its
 # scaler_local test instead of skipping it. SCALER_RS_TEST_EXAMPLES=1 also downloads the 2.9.0 source package and
-# runs five of its examples unchanged (tests/python_pkg/test_examples.py; implies parfun). SCALER_RS_PYTEST_ARGS adds pytest arguments (e.g. "-k combo"). Work files go to target/python-package-test/.
+# runs five of its examples unchanged (tests/python_pkg/test_examples.py; implies parfun). SCALER_RS_PYTEST_ARGS adds pytest arguments (e.g. "-k combo"). PYTHON (python3) makes the venv. Work files go to target/python-package-test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -4,7 +4,7 @@
 # client deletes each result in the storage server after fetching it; 2.9.0's scheduler never hears of it
 # and keeps one record per result until the client leaves. scaler-rs drops the record when its embedded
 # storage deletes the object (docs/design.md, "Objects").
-#   usage: scripts/result-records.sh SCHEDULER_BINARY [TASKS (4000)]
+#   usage: scripts/result-records.sh SCHEDULER_BINARY [TASKS (4000)]    PORT (27600; metrics on PORT + 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { sed -n 2,7p "$0"; exit 2; }

@@ -4,7 +4,8 @@
 # Checks exactly-once answers on both sides, RSS end vs start (<= +10%), open fds idle end vs idle start,
 # and the scheduler's state once every peer left; exits non-zero if any check fails. Loopback only.
 #
-#   scripts/soak.sh [--minutes 10] [--binary PATH] [--bench PATH] [--out DIR] [more tests/python/soak.py flags]
+#   scripts/soak.sh [--minutes 10] [--max-minutes 2x minutes] [--binary PATH] [--bench PATH] [--out DIR]
+#                   [more tests/python/soak.py flags]
 #
 # Defaults: --binary target/release/scaler-rs, --bench the scaler-rs-bench beside the binary (else
 # target/release/scaler-rs-bench), --out target/soak/<UTC time>. Figures: docs/soak.md.

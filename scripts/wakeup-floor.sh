@@ -6,7 +6,8 @@
 # getrusage. Whatever this costs per wake-up, no scheduler can go below it per message; under the real
 # 2.9.0 peers a task is ~3 such wake-ups with external storage and ~8-10 with the embedded one.
 #   scripts/wakeup-floor.sh    MESSAGES (20000)  ROUNDS (3)  TIMEOUTS ("-1 250": epoll_wait's timeout in
-#   ms, -1 = none, as the forwarder; scaler-rs passes its next timer, at most 250 ms)
+#   ms; -1 = none, as the forwarder and scaler-rs, which arms a timerfd for its next deadline and waits
+#   at most 250 ms only when it has none; 250 = the timed wait scaler-rs used before the timerfd)
 set -euo pipefail
 command -v gcc >/dev/null || { echo "gcc is needed (apt-get install -y gcc)" >&2; exit 2; }
 MESSAGES=${MESSAGES:-20000}; ROUNDS=${ROUNDS:-3}; TIMEOUTS=${TIMEOUTS:-"-1 250"}

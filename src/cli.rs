@@ -6,7 +6,8 @@ use std::time::Duration;
 pub const USAGE: &str = "\
 usage: scaler-rs [options] BIND_ADDRESS
 
-A single-threaded Rust drop-in for Scaler 2.9.0's scaler_scheduler. BIND_ADDRESS is tcp://IP:PORT.
+A single-threaded Rust drop-in for Scaler 2.9.0's scaler_scheduler. BIND_ADDRESS is tcp://IP:PORT,
+tls://IP:PORT, ws://IP:PORT[/PATH] or wss://IP:PORT[/PATH].
 Without --object-storage-address an object storage server is embedded and served on BIND port + 1.
 
 Scaler options (same names, short forms and defaults as scaler_scheduler):
@@ -31,7 +32,7 @@ Scaler options (same names, short forms and defaults as scaler_scheduler):
   -ll,  --logging-level LEVEL                  CRITICAL|ERROR|WARNING|INFO|DEBUG (default INFO)
   -et,  --policy-engine-type TYPE              simple|waterfall_v1 (default simple)
   -pc,  --policy-content TEXT                  default 'allocate=even_load; scaling=vanilla'
-  -tc,  --tls-cert FILE / -tk, --tls-key FILE  PEM certificate chain and key for tls:// addresses
+  -tc,  --tls-cert FILE / -tk, --tls-key FILE  PEM certificate chain and key for tls:// and wss://
 
 scaler-rs options:
   --metrics-address ADDR        serve Prometheus/OpenMetrics text over HTTP at tcp://IP:PORT (default: off)
