@@ -351,17 +351,25 @@ def big_object_direct(size, rounds, marks):
     port = listener.getsockname()[1]
     reader = os.fork()
     if reader == 0:
-        listener.close()
-        with socket.create_connection(("127.0.0.1", port)) as conn:
-            for _ in range(rounds):
-                length = int.from_bytes(conn.recv(8, socket.MSG_WAITALL), "little")
-                buf = bytearray(length)
-                view, got = memoryview(buf), 0
-                while got < length:
-                    got += conn.recv_into(view[got:])
-                assert len(pickle.loads(buf)) == size
-                conn.sendall(b"k")
-        os._exit(0)
+        # A forked child: whatever happens, it ends here, never in the parent's code below.
+        status = 1
+        try:
+            listener.close()
+            with socket.create_connection(("127.0.0.1", port)) as conn:
+                for _ in range(rounds):
+                    length = int.from_bytes(conn.recv(8, socket.MSG_WAITALL), "little")
+                    buf = bytearray(length)
+                    view, got = memoryview(buf), 0
+                    while got < length:
+                        n = conn.recv_into(view[got:])
+                        if n == 0:
+                            raise EOFError("the sender closed mid-object")
+                        got += n
+                    assert len(pickle.loads(buf)) == size
+                    conn.sendall(b"k")
+            status = 0
+        finally:
+            os._exit(status)
     conn, _ = listener.accept()
     with conn:
         for _ in range(rounds):
