@@ -319,24 +319,39 @@ def bench_one(args, label, kind, command, logdir, with_strace):
     return results
 
 
+def big_payload(size):
+    """The big object's bytes: `size` (whole MiB) of random data, one random MiB repeated."""
+    return os.urandom(1 << 20) * (size >> 20)
+
+
+def timed_transfers(rounds, marks, transfer):
+    """Runs `transfer()` `rounds` times, 2 s apart, appending the wall-clock bounds of each to `marks`
+    (the parent counts a tiny task as "during" when it overlaps one of them)."""
+    for _ in range(rounds):
+        t0 = time.time()
+        transfer()
+        t1 = time.time()
+        with open(marks, "a") as m:
+            m.write(f"{t0} {t1}\n")
+        time.sleep(2)
+
+
 def big_object_uploader(address, size, rounds, marks):
     """Child process: uploads a `size`-byte object and has a worker read it, `rounds` times, printing
     the wall-clock bounds of each transfer."""
     from scaler import Client
 
-    payload = os.urandom(1 << 20) * (size >> 20)
+    payload = big_payload(size)
     with Client(address=address) as client:
-        for _ in range(rounds):
-            t0 = time.time()
+
+        def transfer():
             ref = client.send_object(payload)
             # Only the worker with the `bigobject` capability takes it, so that the tiny tasks never
             # queue behind it on a worker: what is measured is the scheduler, not a busy worker.
             f = client.submit_verbose(length, (ref,), {}, capabilities={"bigobject": 1})
             assert f.result() == size
-            t1 = time.time()
-            with open(marks, "a") as f:
-                f.write(f"{t0} {t1}\n")
-            time.sleep(2)
+
+        timed_transfers(rounds, marks, transfer)
 
 
 def big_object_direct(size, rounds, marks):
@@ -346,7 +361,7 @@ def big_object_direct(size, rounds, marks):
     scheduling class. What the tiny tasks feel during these transfers is the machine's part alone."""
     import pickle
 
-    payload = os.urandom(1 << 20) * (size >> 20)
+    payload = big_payload(size)
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     reader = os.fork()
@@ -357,10 +372,10 @@ def big_object_direct(size, rounds, marks):
             listener.close()
             with socket.create_connection(("127.0.0.1", port)) as conn:
                 for _ in range(rounds):
-                    length = int.from_bytes(conn.recv(8, socket.MSG_WAITALL), "little")
-                    buf = bytearray(length)
+                    n_bytes = int.from_bytes(conn.recv(8, socket.MSG_WAITALL), "little")
+                    buf = bytearray(n_bytes)
                     view, got = memoryview(buf), 0
-                    while got < length:
+                    while got < n_bytes:
                         n = conn.recv_into(view[got:])
                         if n == 0:
                             raise EOFError("the sender closed mid-object")
@@ -371,18 +386,15 @@ def big_object_direct(size, rounds, marks):
         finally:
             os._exit(status)
     conn, _ = listener.accept()
+
+    def transfer():
+        data = pickle.dumps(payload, protocol=5)
+        conn.sendall(len(data).to_bytes(8, "little"))
+        conn.sendall(data)
+        assert conn.recv(1) == b"k"
+
     with conn:
-        for _ in range(rounds):
-            t0 = time.time()
-            data = pickle.dumps(payload, protocol=5)
-            conn.sendall(len(data).to_bytes(8, "little"))
-            conn.sendall(data)
-            del data
-            assert conn.recv(1) == b"k"
-            t1 = time.time()
-            with open(marks, "a") as f:
-                f.write(f"{t0} {t1}\n")
-            time.sleep(2)
+        timed_transfers(rounds, marks, transfer)
     _, status = os.waitpid(reader, 0)
     if status != 0:
         raise RuntimeError("direct reader failed")
